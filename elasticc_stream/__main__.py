@@ -1,0 +1,3 @@
+from elasticc_stream.cli.main import main
+
+raise SystemExit(main())

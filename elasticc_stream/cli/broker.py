@@ -1,0 +1,113 @@
+"""`elasticc-stream broker start|stop|status`: the local Kafka-protocol broker for demos and tests."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "broker", help="start, stop or inspect a local Kafka-protocol broker",
+        description="A local broker for demos and tests: the embedded Tansu broker (memory only) by default, or "
+                    "an Apache Kafka distribution (--kafka-home or KAFKA_HOME) as one KRaft node. Every other "
+                    "command works against any cluster by address, this one is only a convenience.")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    start = actions.add_parser("start", help="start a broker in the background",
+                               description="Start a broker on 127.0.0.1:PORT, wait until it answers, print its "
+                                           "bootstrap address on stdout.")
+    start.add_argument("--port", type=int, default=9092, help="listening port (default 9092; 0 picks a free one)")
+    _add_dir(start)
+    start.add_argument("--kafka-home", default=os.environ.get("KAFKA_HOME"),
+                       help="run this Apache Kafka distribution instead of the embedded broker "
+                            "(default: $KAFKA_HOME when set)")
+    start.add_argument("--embedded", action="store_true", help="use the embedded broker even if KAFKA_HOME is set")
+    start.set_defaults(run=_start)
+
+    stop = actions.add_parser("stop", help="stop the broker started from --dir (not an error if none runs)")
+    _add_dir(stop)
+    stop.set_defaults(run=_stop)
+
+    status = actions.add_parser("status", help="running or not, address, pid, topics and message counts")
+    _add_dir(status)
+    status.add_argument("--exact", action="store_true",
+                        help="count messages by reading them (the embedded broker's watermarks undercount)")
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+    status.set_defaults(run=_status)
+
+
+def _add_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dir", help="state folder holding broker.pid and broker.log "
+                                 "(default: ~/.local/state/elasticc-stream/broker)")
+
+
+def _err(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _start(args: argparse.Namespace) -> int:
+    from elasticc_stream.engine.broker.process import MEMORY_ONLY_NOTE, start_broker
+
+    if args.port < 0 or args.port > 65535:
+        from elasticc_stream.engine.errors import UserError
+
+        raise UserError(f"--port {args.port}: not a port number")
+    kafka_home = None if args.embedded else args.kafka_home
+    info = start_broker(args.port, args.dir, kafka_home=kafka_home)
+    kind = "Apache Kafka (KRaft, one node)" if info.kind == "kafka" else "embedded Tansu broker"
+    _err(f"started {kind} on {info.address} (pid {info.pid}); log: {info.log_path}")
+    if info.kind == "tansu":
+        _err(f"note: {MEMORY_ONLY_NOTE}")
+    _err(f"stop it with: elasticc-stream broker stop --dir {info.state_dir}")
+    print(info.address, flush=True)
+    return 0
+
+
+def _stop(args: argparse.Namespace) -> int:
+    from elasticc_stream.engine.broker.process import stop_broker
+
+    info = stop_broker(args.dir)
+    if info is None:
+        _err("no broker running")
+    else:
+        _err(f"stopped broker on {info.address} (pid {info.pid})")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from elasticc_stream.engine.broker.process import broker_status
+    from elasticc_stream.engine.broker.state import StateDir, default_state_dir
+
+    status = broker_status(args.dir)
+    info = status.info
+    result: dict = {"running": status.running, "state_dir": str(StateDir(args.dir or default_state_dir()).path)}
+    if info is not None:
+        result.update(address=info.address, pid=info.pid, kind=info.kind, log=info.log_path)
+    if status.running and info is not None:
+        from elasticc_stream.engine.broker.inspect import list_topics
+
+        topics = list_topics(info.address, exact=args.exact)
+        result["topics"] = [{"name": t.name, "partitions": t.partitions, "messages": t.messages} for t in topics]
+        result["counts"] = "exact" if args.exact else "watermarks"
+    if args.json:
+        print(json.dumps(result))
+        return 0 if status.running else 1
+    if not status.running:
+        print("broker: not running" + (f" (stale pid file for pid {info.pid} removed on next start)"
+                                       if status.stale and info else ""))
+        return 1
+    print(f"broker: running, {info.kind}, {info.address}, pid {info.pid}")
+    print(f"log: {info.log_path}")
+    if not result["topics"]:
+        print("topics: none")
+    else:
+        width = max(len(t["name"]) for t in result["topics"])
+        print(f"{'topic':<{width}}  partitions  messages")
+        for t in result["topics"]:
+            print(f"{t['name']:<{width}}  {t['partitions']:>10}  {t['messages']:>8}")
+        if not args.exact and info.kind == "tansu":
+            print("(counts from watermarks, which the embedded broker undercounts; --exact reads them)")
+    return 0

@@ -1,0 +1,56 @@
+"""The `elasticc-stream` entry point.
+
+Only argparse and the light `cli` modules are imported here, so that `--help` stays fast: each
+subcommand imports Textual, confluent-kafka or fastavro inside its `run`, when it actually runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from elasticc_stream import __version__
+
+# Order of the subcommands in --help.
+COMMANDS = ("broker", "prepare", "replay", "consume", "show", "tui", "demo", "simulate")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="elasticc-stream",
+        description="Replay simulated Rubin/LSST (ELAsTiCC) alerts into Kafka as a timed stream, and watch it arrive.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show details (tracebacks) on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"elasticc_stream.cli.{name}")
+        except ModuleNotFoundError as exc:  # TEMPORARY while commands are being written
+            if exc.name != f"elasticc_stream.cli.{name}":
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    from elasticc_stream.engine.errors import UserError
+
+    try:
+        return int(args.run(args) or 0)
+    except UserError as exc:
+        if args.verbose:
+            raise
+        print(f"elasticc-stream {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"elasticc-stream {args.command}: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,151 @@
+"""Start, stop and describe the local broker: a background process recorded in a state folder."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from elasticc_stream.engine.broker import kafka_home as kh
+from elasticc_stream.engine.broker.probe import free_port, metadata_answers, port_in_use, port_open
+from elasticc_stream.engine.broker.state import BrokerInfo, StateDir, process_alive, process_command
+from elasticc_stream.engine.broker.tansu import find_tansu, tansu_command
+from elasticc_stream.engine.errors import UserError
+
+HOST = "127.0.0.1"
+MEMORY_ONLY_NOTE = ("the embedded broker (Tansu) keeps topics in memory only: "
+                    "stopping or restarting it loses every topic and message")
+
+
+@dataclass(frozen=True)
+class BrokerStatus:
+    running: bool
+    info: BrokerInfo | None
+    stale: bool  # a pid file was left by a process that is gone
+
+
+def start_broker(port: int = 9092, state_dir: Path | str | None = None, kafka_home: Path | str | None = None,
+                 ready_timeout: float | None = None) -> BrokerInfo:
+    """Start a broker in the background and return once it answers a metadata request."""
+    from elasticc_stream.engine.broker.state import default_state_dir
+
+    state = StateDir(state_dir or default_state_dir())
+    recorded = state.read()
+    if recorded is not None and process_alive(recorded.pid):
+        raise UserError(f"a broker is already running from {state.path} (pid {recorded.pid}, {recorded.address}); "
+                        f"stop it with: elasticc-stream broker stop --dir {state.path}")
+    if port == 0:
+        port = free_port(HOST)
+    elif port_in_use(port, HOST):
+        raise UserError(f"port {port} on {HOST} is already in use; choose another with --port (0 picks a free one)")
+    try:
+        state.path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create state folder {state.path}: {exc.strerror}") from exc
+
+    if kafka_home:
+        command, kind = _prepare_kafka(Path(kafka_home), state.path, port), "kafka"
+        timeout = ready_timeout or 90.0
+    else:
+        command, kind = tansu_command(find_tansu(), port, HOST), "tansu"
+        timeout = ready_timeout or 20.0
+
+    with open(state.log_file, "ab") as log:
+        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # survives the CLI and the terminal's Ctrl-C
+    info = BrokerInfo(address=f"{HOST}:{port}", pid=proc.pid, kind=kind, log_path=str(state.log_file),
+                      state_dir=str(state.path))
+    state.write(info)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            state.clear()
+            raise UserError(f"the broker exited at start-up (code {proc.returncode}): {_last_line(state.log_file)}")
+        if metadata_answers(HOST, port, timeout=1.0):
+            return info
+        time.sleep(0.1)
+    _terminate(proc.pid, kind, wait=5.0)
+    state.clear()
+    raise UserError(f"the broker did not answer on {info.address} within {timeout:.0f} s; see {state.log_file}")
+
+
+def _prepare_kafka(home: Path, state_dir: Path, port: int) -> list[str]:
+    kh.check_distribution(home)
+    lay = kh.layout(home, state_dir)
+    cluster_id = kh.write_config(lay, port, free_port(HOST))
+    fmt = subprocess.run(kh.format_command(lay, cluster_id), capture_output=True, text=True)
+    if fmt.returncode != 0:
+        detail = (fmt.stderr or fmt.stdout).strip().splitlines()
+        raise UserError(f"kafka-storage.sh format failed: {detail[-1] if detail else fmt.returncode}")
+    return kh.start_command(lay)
+
+
+def stop_broker(state_dir: Path | str | None = None, wait: float = 10.0) -> BrokerInfo | None:
+    """Stop the recorded broker; return what was stopped, or None when nothing was running."""
+    from elasticc_stream.engine.broker.state import default_state_dir
+
+    state = StateDir(state_dir or default_state_dir())
+    info = state.read()
+    if info is None:
+        return None
+    if not process_alive(info.pid) or not _looks_like_broker(info.pid):
+        state.clear()
+        return None
+    _terminate(info.pid, info.kind, wait)
+    state.clear()
+    if info.address != "unknown":
+        port = info.port
+        deadline = time.monotonic() + wait
+        while port_open(port, HOST) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    return info
+
+
+def _looks_like_broker(pid: int) -> bool:
+    # Never signal an unrelated process that reused a stale pid.
+    command = process_command(pid)
+    return not command or "tansu" in command or "kafka" in command.lower()
+
+
+def _terminate(pid: int, kind: str, wait: float) -> None:
+    # Tansu ignores SIGTERM and stops on SIGINT; Kafka stops cleanly on SIGTERM. SIGKILL if neither works.
+    first = signal.SIGINT if kind == "tansu" else signal.SIGTERM
+    for sig in (first, signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + (wait / 2 if sig != signal.SIGKILL else wait)
+        while time.monotonic() < deadline:
+            if not process_alive(pid):
+                _reap(pid)
+                return
+            time.sleep(0.05)
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def broker_status(state_dir: Path | str | None = None) -> BrokerStatus:
+    from elasticc_stream.engine.broker.state import default_state_dir
+
+    state = StateDir(state_dir or default_state_dir())
+    info = state.read()
+    if info is None:
+        return BrokerStatus(running=False, info=None, stale=False)
+    alive = process_alive(info.pid)
+    return BrokerStatus(running=alive, info=info, stale=not alive)
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "no log"
+    return lines[-1].strip() if lines else "no output"

@@ -1,0 +1,67 @@
+"""Topic creation and inspection through the Kafka admin API."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+from elasticc_stream.engine.errors import UserError
+from elasticc_stream.engine.kafka_config import admin_config, scrub
+
+
+def _admin(bootstrap: str, extra: Mapping[str, str] | None):
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient(admin_config(bootstrap, extra))
+
+
+def topic_partitions(bootstrap: str, topic: str, extra: Mapping[str, str] | None = None,
+                     timeout: float = 10) -> int | None:
+    """Partition count of `topic`, or None when it does not exist."""
+    from confluent_kafka import KafkaException
+
+    try:
+        meta = _admin(bootstrap, extra).list_topics(topic=topic, timeout=timeout)
+    except KafkaException as exc:
+        raise UserError(f"no Kafka broker answered at {bootstrap}: {scrub(str(exc), extra or {})}") from exc
+    info = meta.topics.get(topic)
+    if info is None or info.error is not None or not info.partitions:
+        return None
+    return len(info.partitions)
+
+
+def ensure_topic(bootstrap: str, topic: str, partitions: int, extra: Mapping[str, str] | None = None,
+                 timeout: float = 30) -> str | None:
+    """Create `topic` with `partitions` unless it exists; return a note when the existing one differs.
+
+    Topics are always created explicitly: the embedded broker would give an auto-created topic 4 partitions.
+    """
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import NewTopic
+
+    admin = _admin(bootstrap, extra)
+    try:
+        meta = admin.list_topics(timeout=timeout)
+    except KafkaException as exc:
+        raise UserError(f"no Kafka broker answered at {bootstrap}: {scrub(str(exc), extra or {})}") from exc
+    existing = meta.topics.get(topic)
+    if existing is not None and existing.error is None and existing.partitions:
+        count = len(existing.partitions)
+        if count != partitions:
+            return f"topic {topic} exists with {count} partitions (asked for {partitions}); using it as it is"
+        return None
+    futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)],
+                                  operation_timeout=timeout)
+    try:
+        futures[topic].result(timeout=timeout)
+    except KafkaException as exc:
+        err = exc.args[0] if exc.args else None
+        if getattr(err, "name", lambda: "")() != "TOPIC_ALREADY_EXISTS":
+            raise UserError(f"cannot create topic {topic} at {bootstrap}: {scrub(str(exc), extra or {})}") from exc
+    # Metadata can lag creation by a moment; producers that start too early would auto-create it.
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if topic_partitions(bootstrap, topic, extra, timeout=5):
+            return None
+        time.sleep(0.1)
+    raise UserError(f"topic {topic} was created at {bootstrap} but does not show in its metadata")

@@ -1,0 +1,65 @@
+"""Shared fixtures: a real broker started through the project's own `broker start`, and unique topics."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+CLI = [sys.executable, "-m", "elasticc_stream"]
+
+
+def run_cli(*args: str, timeout: float = 120, env: dict | None = None, **kw) -> subprocess.CompletedProcess:
+    """Run `elasticc-stream ARGS...` as a user would (a separate process), capturing text output."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, env=full_env, **kw)
+
+
+@pytest.fixture(scope="session")
+def broker_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("broker")
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(broker_dir: Path) -> Iterator[str]:
+    """Address of a real embedded broker for the whole session, stopped at the end even on failure."""
+    started = run_cli("broker", "start", "--port", "0", "--dir", str(broker_dir), "--embedded", timeout=60)
+    if started.returncode != 0:
+        pytest.fail(f"broker start failed: {started.stderr.strip()}")
+    address = started.stdout.strip().splitlines()[-1]
+    try:
+        yield address
+    finally:
+        run_cli("broker", "stop", "--dir", str(broker_dir), timeout=60)
+
+
+_counter = itertools.count()
+
+
+def unique_topic(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}-{next(_counter)}"
+
+
+@pytest.fixture
+def topic(request: pytest.FixtureRequest) -> str:
+    """A topic name no other test uses (not created: a test creates it with the partitions it needs)."""
+    return unique_topic(request.node.name.split("[")[0].replace("_", "-")[:40])
+
+
+@pytest.fixture
+def make_topic(kafka_bootstrap: str, request: pytest.FixtureRequest) -> Callable[..., str]:
+    """Create a fresh topic with N partitions on the session broker and return its name."""
+    from elasticc_stream.engine.topics import ensure_topic
+
+    def make(partitions: int = 1, name: str | None = None) -> str:
+        name = name or unique_topic(request.node.name.split("[")[0].replace("_", "-")[:40])
+        ensure_topic(kafka_bootstrap, name, partitions)
+        return name
+
+    return make

@@ -1,0 +1,155 @@
+"""`broker start|stop|status` round trips against real broker processes, and the Kafka-home config."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from pathlib import Path
+
+from conftest import run_cli
+from elasticc_stream.engine.broker import kafka_home as kh
+from elasticc_stream.engine.broker.probe import free_port, port_open
+
+
+def _start(tmp_path: Path, port: str = "0"):
+    return run_cli("broker", "start", "--port", port, "--dir", str(tmp_path), "--embedded", timeout=60)
+
+
+def test_start_status_stop_round_trip(tmp_path: Path) -> None:
+    started = _start(tmp_path)
+    assert started.returncode == 0, started.stderr
+    address = started.stdout.strip()
+    host, port = address.rsplit(":", 1)
+    assert host == "127.0.0.1"
+    assert "memory only" in started.stderr
+    assert (tmp_path / "broker.pid").exists() and (tmp_path / "broker.log").exists()
+    try:
+        status = run_cli("broker", "status", "--dir", str(tmp_path))
+        assert status.returncode == 0, status.stderr
+        assert "running" in status.stdout and address in status.stdout
+        again = _start(tmp_path)
+        assert again.returncode != 0
+        assert "already running" in again.stderr and "Traceback" not in again.stderr
+    finally:
+        stopped = run_cli("broker", "stop", "--dir", str(tmp_path))
+    assert stopped.returncode == 0
+    assert not port_open(int(port))
+    assert not (tmp_path / "broker.pid").exists()
+    status = run_cli("broker", "status", "--dir", str(tmp_path))
+    assert status.returncode == 1 and "not running" in status.stdout
+
+
+def test_stop_is_idempotent(tmp_path: Path) -> None:
+    for _ in range(2):
+        stopped = run_cli("broker", "stop", "--dir", str(tmp_path))
+        assert stopped.returncode == 0
+        assert "no broker running" in stopped.stderr
+
+
+def test_start_on_busy_port_fails_clearly(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        started = _start(tmp_path, str(port))
+    assert started.returncode == 1
+    assert started.stderr.strip().splitlines() == [
+        f"elasticc-stream broker: error: port {port} on 127.0.0.1 is already in use; "
+        "choose another with --port (0 picks a free one)"]
+    assert not (tmp_path / "broker.pid").exists()
+
+
+def test_missing_binary_is_refused(tmp_path: Path) -> None:
+    started = run_cli("broker", "start", "--port", "0", "--dir", str(tmp_path), "--embedded",
+                      env={"ELASTICC_STREAM_TANSU": str(tmp_path / "no-such-tansu")})
+    assert started.returncode == 1
+    assert "not an executable file" in started.stderr and "Traceback" not in started.stderr
+
+
+def test_status_lists_topics_with_counts(kafka_bootstrap: str, broker_dir: Path, make_topic) -> None:
+    from confluent_kafka import Producer
+
+    name = make_topic(partitions=3)
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    for i in range(30):
+        producer.produce(name, f"m{i}".encode(), partition=i % 3)
+        producer.flush()  # one record per batch, so that even watermarks count right
+    status = run_cli("broker", "status", "--dir", str(broker_dir), "--exact", "--json")
+    assert status.returncode == 0, status.stderr
+    import json
+
+    topics = {t["name"]: t for t in json.loads(status.stdout)["topics"]}
+    assert topics[name]["partitions"] == 3
+    assert topics[name]["messages"] == 30
+
+
+def test_produce_and_consume_through_started_broker(kafka_bootstrap: str, make_topic) -> None:
+    from confluent_kafka import Consumer, Producer
+
+    name = make_topic(partitions=1)
+    producer = Producer({"bootstrap.servers": kafka_bootstrap, "enable.idempotence": True})
+    sent = [f"alert-{i}".encode() for i in range(20)]
+    for value in sent:
+        producer.produce(name, value)
+    assert producer.flush(30) == 0
+    consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": f"g-{uuid.uuid4().hex}",
+                         "auto.offset.reset": "earliest", "session.timeout.ms": 6000})
+    consumer.subscribe([name])
+    got: list[bytes] = []
+    try:
+        for _ in range(60):
+            for msg in consumer.consume(100, timeout=1.0):
+                assert msg.error() is None
+                got.append(msg.value())
+            if len(got) >= len(sent):
+                break
+    finally:
+        consumer.close()
+    assert got == sent
+
+
+def test_help_lists_subcommands() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for name in ("broker", "prepare", "replay", "consume", "show", "tui", "demo", "simulate"):
+        assert name in result.stdout
+    for action in ("start", "stop", "status"):
+        assert action in run_cli("broker", "--help").stdout
+
+
+def test_help_does_not_import_heavy_modules() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from elasticc_stream.cli.main import build_parser; build_parser(); "
+            "heavy = [m for m in ('textual', 'confluent_kafka', 'fastavro', 'plotext', 'astropy') "
+            "if m in sys.modules]; "
+            "print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_kafka_home_config_and_commands(tmp_path: Path) -> None:
+    home = tmp_path / "kafka_2.13-3.9.0"
+    lay = kh.layout(home, tmp_path / "state")
+    port, cport = free_port(), free_port()
+    cluster_id = kh.write_config(lay, port, cport)
+    text = lay.config.read_text()
+    assert "process.roles=broker,controller" in text
+    assert f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}" in text
+    assert f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}" in text
+    assert f"controller.quorum.voters=1@127.0.0.1:{cport}" in text
+    assert f"log.dirs={lay.log_dirs}" in text
+    assert len(cluster_id) == 22
+    assert kh.write_config(lay, port, cport) == cluster_id  # kept across restarts
+    assert kh.format_command(lay, cluster_id) == [
+        str(home / "bin" / "kafka-storage.sh"), "format", "-t", cluster_id, "-c", str(lay.config),
+        "--ignore-formatted"]
+    assert kh.start_command(lay) == [str(home / "bin" / "kafka-server-start.sh"), str(lay.config)]
+
+
+def test_kafka_home_that_is_not_a_distribution_is_refused(tmp_path: Path) -> None:
+    started = run_cli("broker", "start", "--port", "0", "--dir", str(tmp_path / "s"),
+                      "--kafka-home", str(tmp_path))
+    assert started.returncode == 1
+    assert "not an Apache Kafka distribution" in started.stderr
