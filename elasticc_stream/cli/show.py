@@ -1,0 +1,163 @@
+"""`elasticc-stream show FILE...`: print decoded alert files as a tree (or JSON) with their light curve."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+DESCRIPTION = (
+    "Decode alert files (.avro or .avro.gz; an Avro container with its embedded schema, or schemaless Avro "
+    "read with --schema or, without it, with the first shipped ELAsTiCC schema that decodes every byte) and "
+    "print each alert as a tree, then its light curve: ELAsTiCC psFlux against midPointTai per band (current "
+    "detection marked), ZTF magpsf against jd per fid. A file that cannot be decoded gets one error line on "
+    "stderr and the next file is shown; the exit code is 1 if any file failed."
+)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("show", help="print alert files as a tree (or JSON) with their light curve",
+                       description=DESCRIPTION)
+    p.add_argument("files", nargs="+", metavar="FILE", help="alert file (.avro, .avro.gz)")
+    p.add_argument("--schema", metavar="AVSC",
+                   help="writer schema for schemaless files (.avsc; named types in sibling .avsc files are found); "
+                        "containers always use their embedded schema")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object per alert per line instead (exact values, bytes as base64); "
+                        "nothing else goes to stdout")
+    p.add_argument("--no-plot", action="store_true", help="do not draw the light curve")
+    p.add_argument("--width", type=int, metavar="N", help="plot width in columns (default: the terminal's)")
+    p.add_argument("--height", type=int, metavar="N", help="plot height in rows (default: about half the terminal)")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                   help="colour output (default auto: when stdout is a terminal and NO_COLOR is unset)")
+    p.set_defaults(run=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import shutil
+
+    from elasticc_stream.engine.decoder import DecodeError, load_schema_file, read_alert_file
+    from elasticc_stream.engine.errors import UserError
+
+    schema = load_schema_file(args.schema) if args.schema else None
+    if args.width is not None and args.width < 30:
+        raise UserError(f"--width {args.width}: at least 30 columns are needed for a plot")
+    if args.height is not None and args.height < 8:
+        raise UserError(f"--height {args.height}: at least 8 rows are needed for a plot")
+    size = shutil.get_terminal_size((100, 40))
+    width = args.width or size.columns
+    height = args.height or max(12, min(30, size.lines // 2))
+    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty() and "NO_COLOR" not in os.environ)
+    failed = 0
+    try:
+        for path in args.files:
+            try:
+                alerts = read_alert_file(path, schema=schema)
+            except DecodeError as exc:
+                failed += 1
+                print(f"elasticc-stream show: error: {exc}", file=sys.stderr, flush=True)
+                continue
+            for number, alert in enumerate(alerts, 1):
+                if args.json:
+                    from elasticc_stream.engine.alert_fields import to_json
+
+                    print(to_json(alert.record), flush=True)
+                    continue
+                where = path if len(alerts) == 1 else f"{path} [record {number} of {len(alerts)}]"
+                _print_alert(where, alert, width, height, color, plot=not args.no_plot)
+    except BrokenPipeError:
+        # The reader (`| head`) left: stop quietly, and keep Python's exit flush from failing again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    if failed:
+        print(f"elasticc-stream show: {failed} of {len(args.files)} file(s) could not be decoded",
+              file=sys.stderr, flush=True)
+    return 1 if failed else 0
+
+
+def _schema_note(alert: Any) -> str:
+    from elasticc_stream.engine.decoder import schema_name
+
+    name = schema_name(alert.schema)
+    how = {
+        "embedded": "embedded in the file",
+        "given": "given with --schema",
+        "key": "carried in the message key",
+    }.get(alert.schema_label, f"shipped schema {alert.schema_label}, the first that decodes every byte")
+    return f"schema {name} ({how}; fingerprint {alert.fingerprint})"
+
+
+def _print_alert(where: str, alert: Any, width: int, height: int, color: bool, plot: bool) -> None:
+    from rich.console import Console
+
+    from elasticc_stream.engine.alert_fields import summary
+
+    console = Console(file=sys.stdout, force_terminal=color, no_color=not color, highlight=False,
+                      width=width, soft_wrap=True)
+    s = summary(alert.record)
+    if s.kind == "elasticc":
+        ident = (f"ELAsTiCC alert: diaSourceId {s.source_id}, diaObjectId {s.object_id}, "
+                 f"midPointTai {s.time}, filter {s.band}, psFlux {s.flux}")
+    elif s.kind == "ztf":
+        ident = f"ZTF alert: objectId {s.object_id}, candid {s.source_id}, jd {s.time}, fid {s.band}, magpsf {s.flux}"
+    else:
+        ident = "alert of an unknown kind (neither diaSource nor candidate)"
+    console.print(f"[bold]{_escape(where)}[/bold]")
+    console.print(f"{_escape(ident)}\n[dim]{_escape(_schema_note(alert))}[/dim]")
+    console.print(_tree(alert.record))
+    if plot:
+        from elasticc_stream.engine.lightcurve import render_light_curve
+
+        sys.stdout.write(render_light_curve(alert.record, width, height, color=color) + "\n\n")
+        sys.stdout.flush()
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _tree(record: dict) -> Any:
+    from rich.text import Text
+    from rich.tree import Tree
+
+    root = Tree(Text("alert", style="bold"), guide_style="dim")
+    _add(root, record, Text)
+    return root
+
+
+def _add(node: Any, value: dict | list, Text: Any) -> None:
+    items = value.items() if isinstance(value, dict) else ((f"[{i}]", v) for i, v in enumerate(value))
+    for name, item in items:
+        label = Text(str(name), style="bold cyan" if isinstance(item, dict | list) else "cyan")
+        if isinstance(item, dict):
+            _add(node.add(label), item, Text)
+        elif isinstance(item, list) and item:
+            label.append(f" ({len(item)})", style="dim")
+            _add(node.add(label), item, Text)
+        else:
+            label.append(": ")
+            label.append(*_scalar(item))
+            node.add(label)
+
+
+def _scalar(value: Any) -> tuple[str, str]:
+    """Text and style of a leaf. Floats print with repr: the exact double, as in --json."""
+    if value is None:
+        return "null", "dim"
+    if isinstance(value, bool):
+        return str(value).lower(), "magenta"
+    if isinstance(value, int | float):
+        return repr(value), "yellow"
+    if isinstance(value, str):
+        import json
+
+        return json.dumps(value, ensure_ascii=False), "green"
+    if isinstance(value, bytes | bytearray):
+        head = bytes(value[:16]).hex()
+        return f"<{len(value)} bytes> {head}{'…' if len(value) > 16 else ''}", "magenta"
+    if isinstance(value, list):
+        return "[]", "dim"
+    return repr(value), ""

@@ -1,0 +1,181 @@
+"""Named fields of decoded alerts: the one-line summary, a field picked by path, and exact JSON.
+
+ELAsTiCC alerts are identified by ``diaSource.diaSourceId``, never by ``alertId`` (a constant in the real
+2022 stream); ZTF alerts by ``objectId`` and ``candid``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any
+
+# ZTF filter ids as the ZTF alert schema documents them.
+ZTF_BANDS = {1: "g", 2: "r", 3: "i"}
+
+
+class FieldNotFound(KeyError):
+    """A display path names a field the alert does not have. ``str(e)`` is one clear line."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "field not found"
+
+
+@dataclass(frozen=True)
+class AlertSummary:
+    kind: str  # "elasticc" | "ztf" | "other"
+    source_id: int | None  # ELAsTiCC diaSource.diaSourceId; ZTF candid
+    object_id: int | str | None  # ELAsTiCC diaObjectId; ZTF objectId
+    time: float | None  # ELAsTiCC diaSource.midPointTai (MJD); ZTF candidate.jd (JD)
+    band: str | None  # ELAsTiCC filterName; ZTF fid as its letter ("g", "r", "i"), or the number as text
+    flux: float | None  # ELAsTiCC psFlux; ZTF magpsf (a magnitude)
+
+
+def summary(record: dict) -> AlertSummary:
+    """The fields a person needs to tell alerts apart, whatever the alert format."""
+    source = record.get("diaSource")
+    if isinstance(source, dict):
+        obj = source.get("diaObjectId")
+        if obj is None and isinstance(record.get("diaObject"), dict):
+            obj = record["diaObject"].get("diaObjectId")
+        return AlertSummary(
+            "elasticc",
+            source.get("diaSourceId"),
+            obj,
+            source.get("midPointTai"),
+            source.get("filterName"),
+            source.get("psFlux"),
+        )
+    candidate = record.get("candidate")
+    if isinstance(candidate, dict) or "objectId" in record:
+        candidate = candidate if isinstance(candidate, dict) else {}
+        candid = record.get("candid", candidate.get("candid"))
+        fid = candidate.get("fid")
+        band = ZTF_BANDS.get(fid, str(fid)) if fid is not None else None
+        return AlertSummary(
+            "ztf", candid, record.get("objectId"), candidate.get("jd"), band, candidate.get("magpsf")
+        )
+    return AlertSummary("other", None, None, None, None, None)
+
+
+def split_path(path: str) -> list[str]:
+    """ "diaSource,midPointTai" (the simulator's DISPLAY_FIELD form) or "diaSource.midPointTai" -> parts.
+
+    Avro names cannot hold a dot or a comma, so both separators are unambiguous.
+    """
+    return [part.strip() for part in path.replace(".", ",").split(",") if part.strip()]
+
+
+def display_value(record: dict, path: str) -> Any:
+    """The value at `path` ("diaSource,midPointTai", a top-level field, or "None" for no field -> None).
+
+    A missing field raises FieldNotFound (a KeyError with a readable message) rather than returning None, so
+    that a mistyped DISPLAY_FIELD is reported once instead of printing "None" for every alert. A field that
+    exists but is null on the way (``diaObject`` is nullable) gives None. A list element may be picked by its
+    index: "prvDiaSources,0,midPointTai".
+    """
+    if path is None or path.strip() in ("", "None"):
+        return None
+    value: Any = record
+    walked: list[str] = []
+    for part in split_path(path):
+        if value is None:
+            return None
+        if isinstance(value, dict):
+            if part not in value:
+                where = ",".join(walked) or "the alert"
+                raise FieldNotFound(f"no field {part!r} in {where} (display field {path!r})")
+            value = value[part]
+        elif isinstance(value, list) and part.lstrip("-").isdigit():
+            index = int(part)
+            if not -len(value) <= index < len(value):
+                return None
+            value = value[index]
+        else:
+            raise FieldNotFound(f"{','.join(walked)} is not a record, cannot take {part!r} (display field {path!r})")
+        walked.append(part)
+    return value
+
+
+def schema_has_path(schema: dict, path: str) -> bool:
+    """Whether records written with `schema` have the field at `path` (checked once, before a replay)."""
+    if path is None or path.strip() in ("", "None"):
+        return True
+    node: Any = schema
+    named: dict[str, Any] = {}
+    for part in split_path(path):
+        node = _record_of(node, named)
+        if node is None:
+            return False
+        if part.lstrip("-").isdigit():
+            return False
+        fields = {f["name"]: f["type"] for f in node.get("fields", [])}
+        if part not in fields:
+            return False
+        node = fields[part]
+    return True
+
+
+def _record_of(node: Any, named: dict[str, Any]) -> dict | None:
+    """The record type inside `node` (through unions, arrays and named references), remembering names."""
+    if isinstance(node, str):
+        return _record_of(named[node], named) if node in named else None
+    if isinstance(node, list):
+        for branch in node:
+            found = _record_of(branch, named)
+            if found is not None:
+                return found
+        return None
+    if isinstance(node, dict):
+        if node.get("type") == "record":
+            _remember(node, named)
+            return node
+        if node.get("type") == "array":
+            return _record_of(node.get("items"), named)
+        if isinstance(node.get("type"), dict | list):
+            return _record_of(node["type"], named)
+    return None
+
+
+def _remember(node: dict, named: dict[str, Any]) -> None:
+    name = node.get("name")
+    if name:
+        ns = node.get("namespace")
+        named[name] = node
+        if ns and "." not in name:
+            named[f"{ns}.{name}"] = node
+    for field in node.get("fields", []):
+        _walk_names(field.get("type"), named)
+
+
+def _walk_names(node: Any, named: dict[str, Any]) -> None:
+    if isinstance(node, list):
+        for branch in node:
+            _walk_names(branch, named)
+    elif isinstance(node, dict):
+        if node.get("type") == "record":
+            _remember(node, named)
+        elif node.get("type") == "array":
+            _walk_names(node.get("items"), named)
+
+
+def jsonable(value: Any) -> Any:
+    """A JSON-ready copy: bytes become base64 text (standard alphabet, padded); all else is unchanged.
+
+    Floats keep their exact value: `json.dumps` writes the shortest repr that reads back to the same double
+    (float32 Avro fields arrive as the double of the float32, so they round-trip too). NaN and infinities
+    are written as NaN / Infinity, which Python's json reads back.
+    """
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    return value
+
+
+def to_json(record: dict, *, indent: int | None = None) -> str:
+    """The record as JSON (one line unless `indent`), exact values, bytes as base64."""
+    return json.dumps(jsonable(record), indent=indent, ensure_ascii=False)

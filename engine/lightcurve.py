@@ -1,0 +1,233 @@
+"""An alert's light curve: the points (per band), and a text plot of them drawn with plotext.
+
+ELAsTiCC: psFlux ± psFluxErr against midPointTai, for diaSource (the current detection), prvDiaSources and,
+when present, prvDiaForcedSources (drawn with their own marker). ZTF: magpsf ± sigmapsf against jd for
+candidate and prv_candidates, per fid, magnitudes growing downwards; non-detections (no magpsf) appear as
+their diffmaglim upper limit.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass, field
+
+from elasticc_stream.engine.alert_fields import ZTF_BANDS
+
+ELASTICC_BANDS = ("u", "g", "r", "i", "z", "Y")
+# plotext colour names; ZTF g/r/i reuse the same colours as the ELAsTiCC bands of the same letter.
+BAND_COLORS = {
+    "u": "magenta",
+    "g": "green",
+    "r": "red",
+    "i": "orange",
+    "z": "cyan",
+    "Y": "blue+",
+    "y": "blue+",
+}
+OTHER_COLORS = ("magenta+", "green+", "red+", "cyan+", "gray")
+
+MARKERS = {"detection": "•", "forced": "○", "limit": "▽", "current": "◆"}
+
+# plotext draws on one module-level figure; anyone else in this process drawing with plotext should hold it.
+PLOTEXT_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class LightPoint:
+    time: float
+    value: float
+    error: float | None
+    band: str
+    source: str  # "detection" | "forced" | "limit" (ZTF upper limit) | "current"
+
+
+@dataclass(frozen=True)
+class LightCurve:
+    kind: str  # "elasticc" | "ztf" | "other"
+    x_label: str
+    y_label: str
+    invert_y: bool  # magnitudes: brighter is up
+    bands: dict[str, list[LightPoint]] = field(default_factory=dict)  # detections (current one included)
+    secondary: dict[str, list[LightPoint]] = field(default_factory=dict)  # forced photometry or upper limits
+    secondary_label: str = "forced"
+    current: LightPoint | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self.current is None and not any(self.bands.values()) and not any(self.secondary.values())
+
+    def band_order(self) -> list[str]:
+        names = set(self.bands) | set(self.secondary)
+        if self.current is not None:
+            names.add(self.current.band)
+        known = [b for b in (*ELASTICC_BANDS, "y") if b in names]
+        return known + sorted(names - set(known))
+
+
+def light_curve(record: dict) -> LightCurve:
+    """Points of the alert's light curve, grouped by band and sorted by time."""
+    if isinstance(record.get("diaSource"), dict):
+        return _elasticc(record)
+    if isinstance(record.get("candidate"), dict):
+        return _ztf(record)
+    return LightCurve("other", "time", "value", False)
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _group(points: list[LightPoint]) -> dict[str, list[LightPoint]]:
+    out: dict[str, list[LightPoint]] = {}
+    for p in sorted(points, key=lambda p: p.time):
+        out.setdefault(p.band, []).append(p)
+    return out
+
+
+def _elasticc(record: dict) -> LightCurve:
+    source = record["diaSource"]
+    current = _elasticc_point(source, "current")
+    seen = {source.get("diaSourceId")}
+    detections = [current] if current else []
+    for prv in record.get("prvDiaSources") or []:
+        # Guard against a producer that repeats the current detection among the previous ones.
+        if not isinstance(prv, dict) or prv.get("diaSourceId") in seen:
+            continue
+        seen.add(prv.get("diaSourceId"))
+        point = _elasticc_point(prv, "detection")
+        if point:
+            detections.append(point)
+    forced = [p for f in record.get("prvDiaForcedSources") or [] if (p := _elasticc_point(f, "forced"))]
+    return LightCurve(
+        "elasticc", "midPointTai (MJD)", "psFlux", False, _group(detections), _group(forced), "forced", current
+    )
+
+
+def _elasticc_point(source: dict, kind: str) -> LightPoint | None:
+    t, flux = _number(source.get("midPointTai")), _number(source.get("psFlux"))
+    if t is None or flux is None:
+        return None
+    return LightPoint(t, flux, _number(source.get("psFluxErr")), str(source.get("filterName")), kind)
+
+
+def _ztf(record: dict) -> LightCurve:
+    candidate = record["candidate"]
+    current = _ztf_point(candidate, "current")
+    detections = [current] if current else []
+    limits = []
+    seen = {candidate.get("candid")}
+    for prv in record.get("prv_candidates") or []:
+        if not isinstance(prv, dict):
+            continue
+        if prv.get("magpsf") is None:
+            point = _ztf_limit(prv)
+            if point:
+                limits.append(point)
+            continue
+        if prv.get("candid") is not None and prv.get("candid") in seen:
+            continue
+        seen.add(prv.get("candid"))
+        point = _ztf_point(prv, "detection")
+        if point:
+            detections.append(point)
+    return LightCurve("ztf", "jd", "magpsf", True, _group(detections), _group(limits), "upper limit", current)
+
+
+def _ztf_band(entry: dict) -> str:
+    fid = entry.get("fid")
+    return ZTF_BANDS.get(fid, str(fid))
+
+
+def _ztf_point(entry: dict, kind: str) -> LightPoint | None:
+    t, mag = _number(entry.get("jd")), _number(entry.get("magpsf"))
+    if t is None or mag is None:
+        return None
+    return LightPoint(t, mag, _number(entry.get("sigmapsf")), _ztf_band(entry), kind)
+
+
+def _ztf_limit(entry: dict) -> LightPoint | None:
+    t, lim = _number(entry.get("jd")), _number(entry.get("diffmaglim"))
+    if t is None or lim is None:
+        return None
+    return LightPoint(t, lim, None, _ztf_band(entry), "limit")
+
+
+def render_light_curve(record: dict, width: int, height: int, color: bool = True) -> str:
+    """The light curve as text, `width` columns by about `height` rows, then one line of key.
+
+    With color=False the text holds no ANSI escape codes (for tests, pipes and files).
+    """
+    curve = light_curve(record)
+    if curve.empty:
+        return "(no light curve: this alert carries no photometry)"
+    colors = _band_colors(curve.band_order())
+    width, height = max(int(width), 30), max(int(height), 8)
+    with PLOTEXT_LOCK:
+        import plotext as plt
+        from plotext import pixel
+
+        fig = plt.figure
+        fig.clear()
+        # The caller decides the size (a TUI pane, a pipe): do not clip it to plotext's idea of the terminal.
+        plt.terminal.limit(False, False)
+        try:
+            fig.theme("simple")  # no painted background: readable on dark and light terminals alike
+            fig.plot_size(width, height)
+            for band in curve.band_order():
+                paint = pixel(foreground=colors[band])
+                for group, marker in ((curve.secondary, None), (curve.bands, MARKERS["detection"])):
+                    points = [p for p in group.get(band, []) if p.source != "current"]
+                    if not points:
+                        continue
+                    xs, ys = [p.time for p in points], [p.value for p in points]
+                    errs = [p.error or 0.0 for p in points]
+                    if any(errs):
+                        fig.draw(fig.error(xs, ys, errs, pixel=paint))
+                    symbol = marker or MARKERS[points[0].source]
+                    fig.draw(fig.signal(xs, ys, marker=plt.marker(symbol, paint)))
+            if curve.current is not None:
+                c = curve.current
+                if c.error:
+                    fig.draw(fig.error([c.time], [c.value], [c.error], pixel=pixel(foreground=colors[c.band])))
+                cur = plt.marker(MARKERS["current"], pixel(foreground=colors[c.band], style="bold"))
+                fig.draw(fig.signal([c.time], [c.value], marker=cur))
+            if curve.invert_y:
+                fig.ruler("y").direction(-1)
+            fig.label(curve.x_label, axis="x")
+            fig.title(f"{curve.y_label} vs {curve.x_label}")
+            text = fig.build().string(colorless=not color)
+        finally:
+            fig.clear()
+            plt.terminal.limit()
+    return text.rstrip("\n") + "\n" + _key(curve, colors, color)
+
+
+def _band_colors(bands: list[str]) -> dict[str, str]:
+    out = {}
+    spare = iter(OTHER_COLORS * (len(bands) // len(OTHER_COLORS) + 1))
+    for band in bands:
+        out[band] = BAND_COLORS.get(band) or next(spare)
+    return out
+
+
+def _key(curve: LightCurve, colors: dict[str, str], color: bool) -> str:
+    """One line saying which colour is which band and what each marker means."""
+    paint = _painter(color)
+    parts = [paint(f"{MARKERS['detection']} {band}", colors[band]) for band in curve.band_order()]
+    if any(curve.secondary.values()):
+        parts.append(f"{MARKERS['forced' if curve.kind == 'elasticc' else 'limit']} {curve.secondary_label}")
+    c = curve.current
+    if c is not None:
+        parts.append(paint(f"{MARKERS['current']} current detection ({c.band} at {c.time})", colors[c.band]))
+    return "  ".join(parts)
+
+
+def _painter(color: bool):
+    if not color:
+        return lambda text, _color: text
+    from plotext import colorize, pixel
+
+    return lambda text, name: colorize(text, pixel(foreground=name)).string()
