@@ -1,0 +1,25 @@
+"""Make ELAsTiCC alert batches (NITE<n>.tar.gz) from an SNANA simulation.
+
+snana.py reads the FITS pair, visits.py times each epoch inside its night, alerts.py builds and
+encodes the records for a given schema, batch.py writes the tarballs (entry point: `simulate`).
+"""
+
+from elasticc_stream.engine.simulate.batch import (
+    NightWritten,
+    SimulationPlanned,
+    SimulationReport,
+    alerts_dir,
+    parse_nights,
+    simulate,
+)
+from elasticc_stream.engine.simulate.snana import bundled_snana_prefix
+
+__all__ = [
+    "NightWritten",
+    "SimulationPlanned",
+    "SimulationReport",
+    "alerts_dir",
+    "bundled_snana_prefix",
+    "parse_nights",
+    "simulate",
+]
