@@ -21,7 +21,8 @@ def topic_partitions(bootstrap: str, topic: str, extra: Mapping[str, str] | None
     from confluent_kafka import KafkaException
 
     try:
-        meta = _admin(bootstrap, extra).list_topics(topic=topic, timeout=timeout)
+        # Ask for every topic: a metadata request naming the topic makes the embedded broker auto-create it.
+        meta = _admin(bootstrap, extra).list_topics(timeout=timeout)
     except KafkaException as exc:
         raise UserError(f"no Kafka broker answered at {bootstrap}: {scrub(str(exc), extra or {})}") from exc
     info = meta.topics.get(topic)

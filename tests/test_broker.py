@@ -153,3 +153,31 @@ def test_kafka_home_that_is_not_a_distribution_is_refused(tmp_path: Path) -> Non
                       "--kafka-home", str(tmp_path))
     assert started.returncode == 1
     assert "not an Apache Kafka distribution" in started.stderr
+
+
+def test_broker_tied_to_its_owner_dies_with_it(tmp_path: Path) -> None:
+    """The demo's broker must not outlive a demo killed with SIGKILL, when no cleanup code runs."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from elasticc_stream.engine.broker.state import StateDir, process_alive
+
+    script = ("import sys, time\n"
+              "from elasticc_stream.engine.broker.process import start_broker\n"
+              "print(start_broker(0, sys.argv[1], die_with_parent=True).pid, flush=True)\n"
+              "time.sleep(120)\n")
+    owner = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        broker_pid = int(owner.stdout.readline())
+        assert process_alive(broker_pid)
+    finally:
+        os.kill(owner.pid, signal.SIGKILL)
+        owner.wait()
+    deadline = time.monotonic() + 10
+    while process_alive(broker_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not process_alive(broker_pid)
+    StateDir(tmp_path).clear()

@@ -26,12 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="show details (tracebacks) on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"elasticc_stream.cli.{name}")
-        except ModuleNotFoundError as exc:  # TEMPORARY while commands are being written
-            if exc.name != f"elasticc_stream.cli.{name}":
-                raise
-            continue
+        module = importlib.import_module(f"elasticc_stream.cli.{name}")
         module.register(sub)
     return parser
 

@@ -29,8 +29,12 @@ class BrokerStatus:
 
 
 def start_broker(port: int = 9092, state_dir: Path | str | None = None, kafka_home: Path | str | None = None,
-                 ready_timeout: float | None = None) -> BrokerInfo:
-    """Start a broker in the background and return once it answers a metadata request."""
+                 ready_timeout: float | None = None, die_with_parent: bool = False) -> BrokerInfo:
+    """Start a broker in the background and return once it answers a metadata request.
+
+    `die_with_parent` ties the broker's life to the calling process (Linux), for owners such as the demo that
+    must leave nothing behind even when they are killed with SIGKILL and no cleanup code can run.
+    """
     from elasticc_stream.engine.broker.state import default_state_dir
 
     state = StateDir(state_dir or default_state_dir())
@@ -56,7 +60,8 @@ def start_broker(port: int = 9092, state_dir: Path | str | None = None, kafka_ho
 
     with open(state.log_file, "ab") as log:
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # survives the CLI and the terminal's Ctrl-C
+                                start_new_session=True,  # survives the CLI and the terminal's Ctrl-C
+                                preexec_fn=_kill_with_parent if die_with_parent else None)
     info = BrokerInfo(address=f"{HOST}:{port}", pid=proc.pid, kind=kind, log_path=str(state.log_file),
                       state_dir=str(state.path))
     state.write(info)
@@ -71,6 +76,14 @@ def start_broker(port: int = 9092, state_dir: Path | str | None = None, kafka_ho
     _terminate(proc.pid, kind, wait=5.0)
     state.clear()
     raise UserError(f"the broker did not answer on {info.address} within {timeout:.0f} s; see {state.log_file}")
+
+
+def _kill_with_parent() -> None:
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL))
 
 
 def _prepare_kafka(home: Path, state_dir: Path, port: int) -> list[str]:
