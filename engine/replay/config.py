@@ -1,0 +1,199 @@
+"""Replay settings: the reference `.conf` keys or our TOML keys, then command-line overrides, all checked."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from elasticc_stream.engine.config.settings import is_toml
+from elasticc_stream.engine.config.shell_conf import ShellConf, read_shell_conf
+from elasticc_stream.engine.config.toml_conf import TomlConf, read_toml_conf, string_table
+from elasticc_stream.engine.config.values import as_bool, as_float, as_int, check_bootstrap, check_topic
+from elasticc_stream.engine.errors import UserError
+
+KEY_MODES = ("object", "schema", "none")
+NO_DISPLAY = "None"
+
+# Reference `.conf` key -> ReplayConfig field.
+CONF_KEYS = {
+    "KAFKA_IPPORT": "bootstrap",
+    "KAFKA_TOPIC": "topic",
+    "FINK_DATA_SIM": "data",
+    "DISPLAY_FIELD": "display_field",
+    "NALERTS_PER_OBS": "per_obs",
+    "NOBSERVATIONS": "observations",
+    "TIME_INTERVAL": "interval",
+    "EXTERNAL_SCHEMA": "schema",
+    "NPARTITIONS": "partitions",
+}
+# Variables of the reference's own file that only serve in expansions (its --docker mode).
+CONF_HELPERS = ("KAFKA_PORT_SIM", "KAFKA_IPPORT_SIM", "FINK_ALERT_SIMULATOR")
+
+TOML_KEYS = ("bootstrap", "topic", "data", "display_field", "per_obs", "observations", "interval", "schema",
+             "partitions", "key", "by_visit", "speed", "checkpoint")
+
+# How each field is named on the command line, for override errors.
+FLAGS = {
+    "bootstrap": "--bootstrap", "topic": "--topic", "data": "--data", "display_field": "--display-field",
+    "per_obs": "--per-obs", "observations": "--observations", "interval": "--interval", "schema": "--schema",
+    "partitions": "--partitions", "key": "--key", "by_visit": "--by-visit", "speed": "--speed",
+    "resume": "--resume", "checkpoint": "--checkpoint", "kafka": "-X",
+}
+_CONF_NAME = {v: k for k, v in CONF_KEYS.items()}
+
+
+@dataclass
+class ReplayConfig:
+    bootstrap: str
+    topic: str
+    data: Path
+    display_field: str = "diaSource,midPointTai"
+    per_obs: int = 5
+    observations: int = -1                 # -1: every alert
+    interval: float = 1.0                  # seconds between observation starts; 0: no wait
+    schema: Path | None = None             # EXTERNAL_SCHEMA: encode every message with it
+    partitions: int = 1
+    key: str = "object"                    # object | schema | none
+    kafka: dict[str, str] = field(default_factory=dict, repr=False)  # may hold secrets: never in a repr
+    by_visit: bool = False                 # one observation per exposure (shared midPointTai)
+    speed: float | None = None             # space observations by real gaps / speed
+    resume: bool = False
+    checkpoint: Path | None = None         # default: beside the prepared index
+    source: str = ""                       # the configuration file, for messages
+    notes: list[str] = field(default_factory=list)
+
+    def validated(self) -> ReplayConfig:
+        """Check every value (for configs built in code, e.g. by the TUI); raise UserError."""
+        where = self.source or "replay settings"
+        check_bootstrap(self.bootstrap, where, "bootstrap")
+        check_topic(self.topic, where, "topic")
+        as_int(self.per_obs, where, "per_obs", minimum=1)
+        as_int(self.observations, where, "observations", minimum=1, allow=(-1,))
+        as_float(self.interval, where, "interval", minimum=0)
+        as_int(self.partitions, where, "partitions", minimum=1)
+        if self.key not in KEY_MODES:
+            raise UserError(f"{where}: key must be one of {', '.join(KEY_MODES)}, got {self.key!r}")
+        if self.speed is not None:
+            as_float(self.speed, where, "speed", minimum=0, strict=True)
+        return self
+
+
+def load_replay_config(path: str | Path | None = None, overrides: Mapping[str, object] | None = None,
+                       env: Mapping[str, str] | None = None) -> ReplayConfig:
+    """Read `path` (`.conf` or `.toml`, or nothing), apply `overrides` (field name -> value, None = not given).
+
+    Every error is raised before anything connects to Kafka, as one line naming `FILE:LINE` or the flag.
+    """
+    values: dict[str, object] = {}
+    where: dict[str, str] = {}
+    labels: dict[str, str] = {}
+    notes: list[str] = []
+    source = str(path) if path is not None else ""
+    if path is not None:
+        if is_toml(path):
+            _from_toml(read_toml_conf(path), values, where, labels, notes)
+        else:
+            given = {name for name, value in (overrides or {}).items() if value is not None}
+            _from_shell(read_shell_conf(path, env), values, where, labels, notes, given)
+    for name, value in (overrides or {}).items():
+        if value is None or name not in FLAGS:
+            continue
+        if name == "kafka":
+            merged = dict(values.get("kafka", {}))  # type: ignore[call-overload]
+            merged.update(value)  # type: ignore[call-overload]
+            values["kafka"] = merged
+            continue
+        values[name] = _check(name, value, FLAGS[name], FLAGS[name])
+        where[name] = labels[name] = FLAGS[name]
+    for name in ("bootstrap", "topic", "data"):
+        if not values.get(name):
+            raise UserError(_missing(name, source))
+    for name in ("data", "schema"):
+        target = values.get(name)
+        if target is not None and not Path(target).exists():  # type: ignore[arg-type]
+            raise UserError(f"{where[name]}: {labels.get(name, name)} {target} does not exist")
+    if values.get("speed") is not None and "interval" in values:
+        notes.append("--speed spaces observations by their real time gaps; TIME_INTERVAL is not used")
+    return ReplayConfig(**values, source=source, notes=notes)  # type: ignore[arg-type]
+
+
+def _missing(name: str, source: str) -> str:
+    what = {"bootstrap": "no Kafka address", "topic": "no topic", "data": "no alert folder"}[name]
+    if not source:
+        return f"{what}: pass {FLAGS[name]} (or -c FILE)"
+    key = name if is_toml(source) else _CONF_NAME[name]
+    return f"{source}: {what}: set {key} in the file or pass {FLAGS[name]}"
+
+
+def _check(name: str, value: object, where: str, label: str) -> object:
+    """Convert and check one value of field `name`; `where` is `FILE:LINE` or the flag, `label` its name there."""
+    if name == "bootstrap":
+        return check_bootstrap(str(value), where, label)
+    if name == "topic":
+        return check_topic(str(value), where, label)
+    if name in ("data", "checkpoint"):
+        text = str(value).strip()
+        if not text:
+            raise UserError(f"{where}: {label} is empty")
+        return Path(text).expanduser()
+    if name == "schema":
+        text = str(value).strip()
+        return None if text in ("", NO_DISPLAY) else Path(text).expanduser()
+    if name == "display_field":
+        text = str(value).strip()
+        if not text:
+            raise UserError(f"{where}: {label} is empty (use None to print no range)")
+        return text
+    if name == "per_obs":
+        return as_int(value, where, label, minimum=1)
+    if name == "observations":
+        return as_int(value, where, label, minimum=1, allow=(-1,))
+    if name == "partitions":
+        return as_int(value, where, label, minimum=1)
+    if name == "interval":
+        return as_float(value, where, label, minimum=0)
+    if name == "speed":
+        return as_float(value, where, label, minimum=0, strict=True)
+    if name == "key":
+        text = str(value).strip().lower()
+        if text not in KEY_MODES:
+            raise UserError(f"{where}: {label} must be one of {', '.join(KEY_MODES)}, got {value!r}")
+        return text
+    if name in ("by_visit", "resume"):
+        return as_bool(value, where, label)
+    raise AssertionError(name)
+
+
+def _from_shell(conf: ShellConf, values: dict[str, object], where: dict[str, str], labels: dict[str, str],
+                notes: list[str], given: set[str]) -> None:
+    for key, item in conf.values.items():
+        name = CONF_KEYS.get(key)
+        here = f"{conf.source}:{item.line}"
+        if name is None:
+            if key not in CONF_HELPERS:
+                notes.append(f"ignored key {key} at {here}")
+            continue
+        if name in given:
+            continue  # a flag replaces it: a line that cannot be evaluated (unset variable) does not matter
+        raw = item.get()
+        if name in ("bootstrap", "topic", "data") and not raw.strip():
+            continue  # the reference's own file ships KAFKA_IPPORT="": unset, a flag must give it
+        values[name] = _check(name, raw, here, key)
+        where[name], labels[name] = here, key
+
+
+def _from_toml(conf: TomlConf, values: dict[str, object], where: dict[str, str], labels: dict[str, str],
+               notes: list[str]) -> None:
+    for key, value in conf.data.items():
+        here = conf.where(key)
+        if key == "kafka":
+            values["kafka"] = string_table(conf, "kafka")
+            continue
+        if key not in TOML_KEYS:
+            notes.append(f"ignored key {key} at {here}")
+            continue
+        if isinstance(value, dict | list):
+            raise UserError(f"{here}: {key} must be a single value")
+        values[key] = _check(key, value, here, key)
+        where[key], labels[key] = here, key

@@ -1,0 +1,487 @@
+"""Replay against a real broker: the reference stream, exactly-once under faults, resume, schemas, bad input."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import signal
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import alert_factory as af
+import pytest
+from conftest import CLI, run_cli
+from elasticc_stream.engine.decoder import decode
+from elasticc_stream.engine.errors import UserError
+from elasticc_stream.engine.kafka_config import consumer_config
+from elasticc_stream.engine.prepare import AlertIndex, prepare
+from elasticc_stream.engine.replay import events as ev
+from elasticc_stream.engine.replay.config import ReplayConfig
+from elasticc_stream.engine.replay.runner import Replayer
+
+pytestmark = pytest.mark.kafka
+
+V0_9_1 = Path(af.decoder.__file__).parent / "data" / "schemas" / "v0_9_1" / "elasticc.v0_9_1.alert.avsc"
+BANDS = "ugrizY"
+
+
+# -- helpers --------------------------------------------------------------------------------------------------
+
+def make_batch(folder: Path, n: int, *, fmt: str = "container", per_visit: int = 4, prepared: bool = True) -> Path:
+    """`n` alerts as loose .avro.gz files (2022 containers or 2023 schemaless), prepared in place.
+
+    Visits of `per_visit` alerts share a midPointTai, like a real exposure; file names are not in time order.
+    """
+    schema = af.shipped("stream2022" if fmt == "container" else "elasticc.v0_9_1")
+    folder.mkdir(parents=True)
+    for i in range(n):
+        mjd = round(60000.0 + (i // per_visit) * 0.0137, 4)
+        source_id = 5_000_000 - 7 * i  # ids run against time order, so sorting by file name would be wrong
+        record = af.elasticc_record(schema, source_id=source_id, object_id=100 + i % 11, mjd=mjd, band=BANDS[i % 6])
+        data = af.container([record], schema) if fmt == "container" else af.schemaless(record, schema)
+        af.write(folder / f"alert_obj{100 + i % 11}_src{source_id}.avro.gz", af.gz(data))
+    if prepared:
+        prepare(folder, schema=None if fmt == "container" else V0_9_1)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def batch40(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_batch(tmp_path_factory.mktemp("replay") / "gathered40", 40)
+
+
+def drain(bootstrap: str, topic: str, expected: int, *, quiet_s: float = 3.0, limit_s: float = 90.0) -> list:
+    """Every message of `topic`: read until `expected` arrived, then a quiet period to catch any extra."""
+    from confluent_kafka import Consumer
+
+    consumer = Consumer(consumer_config(bootstrap, f"drain-{uuid.uuid4().hex[:8]}", {"enable.auto.commit": "false"}))
+    consumer.subscribe([topic])
+    messages: list = []
+    deadline = time.monotonic() + limit_s
+    quiet_until = None
+    try:
+        while time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and msg.error() is None:
+                messages.append(msg)
+            if len(messages) >= expected:
+                quiet_until = quiet_until or time.monotonic() + quiet_s
+                if time.monotonic() >= quiet_until:
+                    break
+    finally:
+        consumer.close()
+    return messages
+
+
+def topic_exists(bootstrap: str, topic: str) -> bool:
+    # Ask for all topics: a metadata request naming the topic would make the embedded broker create it.
+    from confluent_kafka.admin import AdminClient
+
+    return topic in AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10).topics
+
+
+def source_ids(messages: list, schema: dict | None = None) -> list[int]:
+    return [decode(m.value(), schema=schema, source=f"offset {m.offset()}")[0].record["diaSource"]["diaSourceId"]
+            for m in messages]
+
+
+def config_for(bootstrap: str, topic: str, data: Path, **kw) -> ReplayConfig:
+    kw.setdefault("interval", 0.0)
+    return ReplayConfig(bootstrap=bootstrap, topic=topic, data=data, **kw)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list = []
+
+    def __call__(self, event: object) -> None:
+        self.events.append(event)
+
+    def of(self, kind: type) -> list:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+def own_broker(tmp_path: Path) -> tuple[str, int, Path]:
+    state = tmp_path / "own-broker"
+    started = run_cli("broker", "start", "--port", "0", "--dir", str(state), "--embedded", timeout=60)
+    assert started.returncode == 0, started.stderr
+    address = started.stdout.strip().splitlines()[-1]
+    pid = int((state / "broker.pid").read_text().split()[0])
+    return address, pid, state
+
+
+def stop_own_broker(pid: int, state: Path) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGCONT)
+    run_cli("broker", "stop", "--dir", str(state), timeout=60)
+
+
+# -- the reference note's small stream -------------------------------------------------------------------------
+
+def test_reference_small_stream_lines(kafka_bootstrap: str, topic: str, batch40: Path, tmp_path: Path):
+    conf = tmp_path / "fink_alert_simulator_elasticc.conf"
+    conf.write_text(
+        "# as in the reference note\n"
+        f'KAFKA_IPPORT="{kafka_bootstrap}"\n'
+        f'KAFKA_TOPIC="{topic}"\n'
+        f"FINK_DATA_SIM={batch40}\n"
+        "DISPLAY_FIELD=diaSource,midPointTai\n"
+        "NALERTS_PER_OBS=5\n"
+        "NOBSERVATIONS=3\n"
+        "TIME_INTERVAL=1\n"
+    )
+    done = run_cli("replay", "-c", str(conf), timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"Reading custom configuration file from {conf}"
+    assert f"Total alert available ({batch40}): 40" in lines
+    assert "Total alert to be sent: 15" in lines
+    start = lines.index("Total alert to be sent: 15") + 1
+    assert re.fullmatch(r"t0: \d+\.\d+", lines[start])
+    body = lines[start + 1: start + 10]
+    offsets, ranges = [], []
+    for k in range(3):
+        started, sent, finished = body[3 * k: 3 * k + 3]
+        m = re.fullmatch(r"Observation start: t0 \+ : (\d+\.\d\d) seconds", started)
+        assert m, started
+        offsets.append(float(m.group(1)))
+        m = re.fullmatch(r"5 alerts sent \((\d+\.\d+) to (\d+\.\d+)\)", sent)
+        assert m, sent
+        ranges.append((float(m.group(1)), float(m.group(2))))
+        assert finished == f"Observation {k + 1} done..."
+    assert re.fullmatch(r"Summary: 15 sent, 15 delivered, 0 failed in [\d.]+ s \([\d.]+ alerts/s\)", lines[-1])
+    # Ranges in time order: earliest first, and each observation continues where the previous one ended.
+    flat = [t for pair in ranges for t in pair]
+    assert flat == sorted(flat)
+    index = AlertIndex.load(batch40)
+    assert ranges[0][0] == index.entries[0].mid_point_tai and ranges[2][1] == index.entries[14].mid_point_tai
+    # Starts about one second apart (generous bounds: this checks the schedule, not the machine's speed).
+    gaps = [b - a for a, b in zip(offsets, offsets[1:], strict=False)]
+    assert all(0.7 <= g <= 2.5 for g in gaps), offsets
+    messages = drain(kafka_bootstrap, topic, 15)
+    assert sorted(source_ids(messages)) == sorted(e.dia_source_id for e in index.entries[:15])
+
+
+def test_printer_lines_without_display_field():
+    out, err = io.StringIO(), io.StringIO()
+    from elasticc_stream.cli.replay import ReplayPrinter
+
+    printer = ReplayPrinter(out, err)
+    printer(ev.ReplayPlanned("/data", 7, 7, 5, 2, 1.0, "t", "h:1", 1, "None", ["a note"]))
+    printer(ev.ReplayStarted(12.5))
+    printer(ev.ObservationStarted(1, 0.004, 5))
+    printer(ev.ObservationDelivered(1, 5, None, None, 0.1, 5, 7))
+    printer(ev.ObservationStarted(2, 1.0, 2))
+    printer(ev.AlertFailed("gathered/a.avro.gz", "Local: Message timed out"))
+    printer(ev.ObservationDelivered(2, 1, None, None, 1.1, 6, 7))
+    printer(ev.ReplayFinished(7, 6, 1, ["gathered/a.avro.gz"], 2, 1.5, False))
+    assert out.getvalue().splitlines() == [
+        "a note", "Kafka: h:1, topic t", "Total alert available (/data): 7", "Total alert to be sent: 7",
+        "t0: 12.5", "Observation start: t0 + : 0.00 seconds", "5 alerts sent", "Observation 1 done...",
+        "Observation start: t0 + : 1.00 seconds", "1 alerts sent", "Observation 2 done...",
+        "Summary: 7 sent, 6 delivered, 1 failed in 1.50 s (4.0 alerts/s)",
+    ]
+    assert err.getvalue().splitlines() == [
+        "Not delivered: gathered/a.avro.gz: Local: Message timed out", "1 alerts were not delivered:",
+        "  gathered/a.avro.gz"]
+
+
+# -- every alert, several partitions -----------------------------------------------------------------------------
+
+def test_all_alerts_three_partitions_exactly_once_in_time_order(kafka_bootstrap: str, topic: str, batch40: Path):
+    rec = Recorder()
+    finished = Replayer(config_for(kafka_bootstrap, topic, batch40, per_obs=7, observations=-1, partitions=3),
+                        rec).run()
+    assert (finished.sent, finished.delivered, finished.failed, finished.interrupted) == (40, 40, 0, False)
+    delivered = rec.of(ev.ObservationDelivered)
+    assert [d.count for d in delivered] == [7, 7, 7, 7, 7, 5]
+    assert delivered[-1].delivered_total == 40 and delivered[-1].to_send == 40
+    messages = drain(kafka_bootstrap, topic, 40)
+    index = AlertIndex.load(batch40)
+    assert Counter(source_ids(messages)) == Counter(e.dia_source_id for e in index.entries)
+    assert {m.partition() for m in messages} == {0, 1, 2}
+    by_partition: dict[int, list] = defaultdict(list)
+    for m in sorted(messages, key=lambda m: (m.partition(), m.offset())):
+        record = decode(m.value())[0].record
+        assert m.key() == str(record["diaObject"]["diaObjectId"]).encode()
+        by_partition[m.partition()].append((record["diaSource"]["midPointTai"], record["diaSource"]["diaSourceId"]))
+    for rows in by_partition.values():
+        assert [t for t, _ in rows] == sorted(t for t, _ in rows)
+
+
+def test_visits_keys_and_display_from_the_record(kafka_bootstrap: str, topic: str, batch40: Path):
+    rec = Recorder()
+    finished = Replayer(config_for(kafka_bootstrap, topic, batch40, by_visit=True, observations=3, key="schema",
+                                   display_field="diaSource,psFlux"), rec).run()
+    assert finished.delivered == 12
+    assert [o.size for o in rec.of(ev.ObservationStarted)] == [4, 4, 4]
+    assert all(isinstance(d.first, float) for d in rec.of(ev.ObservationDelivered))
+    messages = drain(kafka_bootstrap, topic, 12)
+    index = AlertIndex.load(batch40)
+    schema = index.schema(index.entries[0].schema_fp)
+    for m in messages:
+        alert = decode(m.value(), key=m.key())[0]
+        assert alert.schema_label == "key" and alert.schema == schema
+
+
+def test_unknown_display_field_stops_before_sending(kafka_bootstrap: str, topic: str, batch40: Path):
+    with pytest.raises(UserError, match="DISPLAY_FIELD 'diaSource,nothing'"):
+        Replayer(config_for(kafka_bootstrap, topic, batch40, display_field="diaSource,nothing"), Recorder()).run()
+
+
+# -- faults ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.timeout(240)
+def test_broker_frozen_mid_replay_exactly_once(tmp_path: Path):
+    data = make_batch(tmp_path / "stall", 300)
+    address, pid, state = own_broker(tmp_path)
+    try:
+        rec = Recorder()
+        frozen = threading.Event()
+
+        def on_event(event: object) -> None:
+            rec(event)
+            if isinstance(event, ev.ObservationDelivered) and event.number == 2 and not frozen.is_set():
+                frozen.set()
+                os.kill(pid, signal.SIGSTOP)  # the next observations meet a broker that does not answer
+                threading.Timer(6.0, os.kill, (pid, signal.SIGCONT)).start()
+
+        # Short request timeouts make librdkafka re-send during the freeze: only idempotence prevents duplicates.
+        config = config_for(address, "stall", data, per_obs=20, observations=-1, interval=0.3, partitions=2,
+                            kafka={"request.timeout.ms": "2000", "socket.timeout.ms": "2000"})
+        finished = Replayer(config, on_event).run()
+        assert frozen.is_set()
+        assert (finished.sent, finished.delivered, finished.failed, finished.interrupted) == (300, 300, 0, False)
+        messages = drain(address, "stall", 300, quiet_s=4.0)
+        ids = Counter(source_ids(messages))
+        assert len(messages) == 300 and set(ids.values()) == {1}
+        assert set(ids) == {e.dia_source_id for e in AlertIndex.load(data).entries}
+    finally:
+        stop_own_broker(pid, state)
+
+
+@pytest.mark.timeout(60)
+def test_dead_address_fails_fast_and_clearly(batch40: Path):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    rec = Recorder()
+    with pytest.raises(UserError) as info:
+        Replayer(config_for(f"127.0.0.1:{port}", "nowhere", batch40), rec).run()
+    assert str(info.value).startswith(f"no Kafka broker answered at 127.0.0.1:{port}")
+    assert "\n" not in str(info.value)
+    assert not rec.of(ev.ReplayStarted)
+
+
+def test_secrets_never_printed(kafka_bootstrap: str, topic: str, batch40: Path):
+    done = run_cli("replay", "--bootstrap", kafka_bootstrap, "--topic", topic, "--data", str(batch40),
+                   "-X", "sasl.password=hunter2-secret", "-X", "no.such.property=hunter2-secret")
+    assert done.returncode == 1
+    assert "hunter2" not in done.stdout + done.stderr
+    assert done.stderr.startswith("elasticc-stream replay: error: cannot configure the Kafka producer")
+
+
+@pytest.mark.timeout(120)
+def test_failed_deliveries_are_reported(tmp_path: Path):
+    data = make_batch(tmp_path / "fail", 40)
+    address, pid, state = own_broker(tmp_path)
+    try:
+        rec = Recorder()
+
+        def on_event(event: object) -> None:
+            rec(event)
+            if isinstance(event, ev.ObservationDelivered) and event.number == 1:
+                os.kill(pid, signal.SIGSTOP)  # gone for longer than message.timeout.ms
+
+        config = config_for(address, "fail", data, per_obs=10, observations=-1,
+                            kafka={"message.timeout.ms": "3000", "request.timeout.ms": "2000"})
+        finished = Replayer(config, on_event).run()
+    finally:
+        stop_own_broker(pid, state)
+    assert finished.delivered == 10 and finished.failed == 10 and finished.sent == 20
+    failed = rec.of(ev.AlertFailed)
+    assert len(failed) == 10 and all(f.file.startswith("alert_") or "/" in f.file for f in failed)
+    assert finished.failed_files == [f.file for f in failed]
+    assert finished.interrupted  # the broker is gone: the run stops instead of failing every alert slowly
+
+
+# -- resume --------------------------------------------------------------------------------------------------
+
+def test_resume_after_interrupt_sends_each_alert_once(kafka_bootstrap: str, topic: str, batch40: Path):
+    first_run = Recorder()
+    replayer: Replayer
+
+    def stop_after_first(event: object) -> None:
+        first_run(event)
+        if isinstance(event, ev.ObservationDelivered):
+            replayer.stop()
+
+    replayer = Replayer(config_for(kafka_bootstrap, topic, batch40, per_obs=6, observations=-1, interval=0.2),
+                        stop_after_first)
+    finished = replayer.run()
+    assert finished.interrupted and finished.delivered == 6
+
+    second_run = Recorder()
+    resumed = Replayer(config_for(kafka_bootstrap, topic, batch40, per_obs=6, observations=-1, interval=0.2,
+                                  resume=True), second_run).run()
+    assert (resumed.sent, resumed.delivered, resumed.interrupted) == (34, 34, False)
+    assert [o.number for o in second_run.of(ev.ObservationStarted)] == [2, 3, 4, 5, 6, 7]
+    assert any("6 alerts were already delivered" in n for n in second_run.of(ev.ReplayPlanned)[0].notes)
+
+    again = Replayer(config_for(kafka_bootstrap, topic, batch40, per_obs=6, observations=-1, resume=True),
+                     Recorder()).run()
+    assert again.sent == 0
+
+    messages = drain(kafka_bootstrap, topic, 40)
+    ids = Counter(source_ids(messages))
+    assert len(messages) == 40 and set(ids.values()) == {1}
+
+
+def test_stop_inside_an_observation_then_resume(kafka_bootstrap: str, topic: str, batch40: Path):
+    replayer: Replayer
+    seen = Recorder()
+
+    def on_event(event: object) -> None:
+        seen(event)
+        if isinstance(event, ev.ObservationStarted) and event.number == 2:
+            replayer.stop()  # before any alert of observation 2 is handed over
+
+    replayer = Replayer(config_for(kafka_bootstrap, topic, batch40, per_obs=10, observations=-1), on_event)
+    assert replayer.run().delivered == 10
+    rest = Replayer(config_for(kafka_bootstrap, topic, batch40, per_obs=10, observations=-1, resume=True),
+                    Recorder()).run()
+    assert rest.delivered == 30
+    assert len(drain(kafka_bootstrap, topic, 40)) == 40
+
+
+def test_pause_and_resume(kafka_bootstrap: str, topic: str, batch40: Path):
+    replayer: Replayer
+    states: list[bool] = []
+
+    def on_event(event: object) -> None:
+        if isinstance(event, ev.ObservationDelivered) and event.number == 1:
+            replayer.pause()
+            states.append(replayer.paused)
+            threading.Timer(0.5, replayer.resume).start()
+
+    replayer = Replayer(config_for(kafka_bootstrap, topic, batch40, per_obs=20, observations=-1), on_event)
+    finished = replayer.run()
+    assert states == [True] and not replayer.paused
+    assert finished.delivered == 40
+
+
+@pytest.mark.timeout(120)
+def test_ctrl_c_stops_cleanly_then_resume_from_the_command_line(kafka_bootstrap: str, topic: str, batch40: Path):
+    import subprocess
+
+    args = ["replay", "--bootstrap", kafka_bootstrap, "--topic", topic, "--data", str(batch40), "--per-obs", "8",
+            "--observations", "-1", "--interval", "1"]
+    proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line.rstrip("\n"))
+        if line.startswith("Observation 1 done"):
+            proc.send_signal(signal.SIGINT)
+            break
+    rest, err = proc.communicate(timeout=60)
+    lines += rest.splitlines()
+    assert proc.returncode == 130, err
+    assert "Observation 2 done..." not in lines
+    assert re.fullmatch(r"Summary: 8 sent, 8 delivered, 0 failed in [\d.]+ s \([\d.]+ alerts/s\)", lines[-2])
+    assert lines[-1] == ("Interrupted after observation 1: 8 of 40 alerts delivered in this run; "
+                         "run again with --resume to continue")
+    assert "Traceback" not in err
+
+    resumed = run_cli(*args, "--interval", "0", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Total alert to be sent: 32" in resumed.stdout
+    assert "Observation start: t0 + : 0.00 seconds" in resumed.stdout
+    assert "Observation 2 done..." in resumed.stdout and "Observation 1 done..." not in resumed.stdout
+    messages = drain(kafka_bootstrap, topic, 40)
+    assert len(messages) == 40 and set(Counter(source_ids(messages)).values()) == {1}
+
+
+def test_unprepared_folder_is_prepared_first(kafka_bootstrap: str, topic: str, tmp_path: Path):
+    data = make_batch(tmp_path / "raw", 12, prepared=False)
+    rec = Recorder()
+    finished = Replayer(config_for(kafka_bootstrap, topic, data, per_obs=12, observations=1), rec).run()
+    assert finished.delivered == 12
+    assert any("not prepared yet: preparing it first" in n.text for n in rec.of(ev.Note))
+    report = prepare(data)  # the checkpoint kept beside the index does not disturb a later prepare
+    assert report.alerts == 12 and not report.errors
+
+
+# -- schemas --------------------------------------------------------------------------------------------------
+
+def test_schemaless_2023_format_with_external_schema(kafka_bootstrap: str, topic: str, tmp_path: Path):
+    data = make_batch(tmp_path / "s2023", 20, fmt="schemaless")
+    conf = tmp_path / "s.conf"
+    conf.write_text(f"KAFKA_IPPORT={kafka_bootstrap}\nKAFKA_TOPIC={topic}\nFINK_DATA_SIM={data}\n"
+                    f"NALERTS_PER_OBS=10\nNOBSERVATIONS=-1\nTIME_INTERVAL=0\nEXTERNAL_SCHEMA={V0_9_1}\n")
+    done = run_cli("replay", "-c", str(conf), "--key", "none")
+    assert done.returncode == 0, done.stderr
+    assert "Total alert to be sent: 20" in done.stdout
+    from elasticc_stream.engine.decoder import load_schema_file
+
+    schema = load_schema_file(V0_9_1)
+    messages = drain(kafka_bootstrap, topic, 20)
+    assert all(m.key() is None for m in messages)
+    assert len(set(source_ids(messages, schema))) == 20
+
+
+def test_external_schema_reencodes_2022_alerts(kafka_bootstrap: str, topic: str, batch40: Path):
+    from elasticc_stream.engine.decoder import load_schema_file
+
+    finished = Replayer(config_for(kafka_bootstrap, topic, batch40, per_obs=40, observations=1, schema=V0_9_1),
+                        Recorder()).run()
+    assert finished.delivered == 40
+    schema = load_schema_file(V0_9_1)
+    messages = drain(kafka_bootstrap, topic, 40)
+    assert sorted(source_ids(messages, schema)) == sorted(e.dia_source_id for e in AlertIndex.load(batch40).entries)
+
+
+def test_alert_not_fitting_external_schema_stops_before_sending(kafka_bootstrap: str, topic: str, batch40: Path,
+                                                                tmp_path: Path):
+    import json
+
+    other = tmp_path / "ztf.avsc"
+    other.write_text(json.dumps(af.ZTF_SCHEMA))
+    with pytest.raises(UserError) as info:
+        Replayer(config_for(kafka_bootstrap, topic, batch40, schema=other), Recorder()).run()
+    text = str(info.value)
+    assert f"does not fit EXTERNAL_SCHEMA {other}" in text and str(batch40) in text and "\n" not in text
+    assert not topic_exists(kafka_bootstrap, topic)  # stopped before even creating the topic
+
+
+# -- bad configuration ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("bad_line", "message"),
+    [
+        ("NALERTS_PER_OBS=0", "NALERTS_PER_OBS must be >= 1"),
+        ("TIME_INTERVAL=soon", "TIME_INTERVAL must be a number"),
+        ('KAFKA_TOPIC="oops', "unterminated double quote"),
+        ("FINK_DATA_SIM=${NOT_SET_ANYWHERE}/x", "variable NOT_SET_ANYWHERE is not set"),
+    ],
+)
+def test_bad_conf_line_reported_and_nothing_sent(kafka_bootstrap: str, topic: str, batch40: Path, tmp_path: Path,
+                                                 bad_line: str, message: str):
+    conf = tmp_path / "bad.conf"
+    conf.write_text(f"KAFKA_IPPORT={kafka_bootstrap}\nKAFKA_TOPIC={topic}\nFINK_DATA_SIM={batch40}\n"
+                    f"NOBSERVATIONS=2\n# the next line is wrong\n{bad_line}\n")
+    done = run_cli("replay", "-c", str(conf))
+    assert done.returncode == 1
+    errors = done.stderr.strip().splitlines()
+    assert len(errors) == 1
+    assert errors[0].startswith(f"elasticc-stream replay: error: {conf}:6: ")
+    assert message in errors[0]
+    assert "t0:" not in done.stdout
+    assert not topic_exists(kafka_bootstrap, topic)
