@@ -1,0 +1,340 @@
+"""`elasticc-stream consume`: read an alert stream, decode every message exactly, print, save.
+
+Standard output carries only alerts (one line each, or JSON Lines with --json); everything else (the group
+id, warnings, decode errors, the live count and the end summary) goes to standard error, so that
+`consume --json > alerts.jsonl` or `| jq` sees nothing but alerts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from elasticc_stream.engine.consume.stats import RateMeter
+
+JSON_HELP = """\
+--json writes one object per alert and line: {"topic", "partition", "offset", "timestamp_ms",
+"latency_s", "schema" (label), "fingerprint", "alert" (the decoded record)}. Values are exact: floats are
+written as the shortest text that reads back to the same double; bytes (cutouts) are standard base64 text
+(padded); NaN and infinities, which JSON cannot hold, are the strings "NaN", "Infinity", "-Infinity"."""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "consume",
+        help="read an alert stream from Kafka, decode every message, print or save the alerts",
+        description="Consume a Kafka topic of alerts (schemaless Avro, Avro containers, gzipped; the writer "
+                    "schema from --schema, from the message key, or the shipped ELAsTiCC schemas), print one "
+                    "line per alert and a summary. Offsets are committed: a second run with the same --group "
+                    "continues where the first stopped.",
+        epilog=JSON_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("-c", "--config", metavar="FILE",
+                   help="read KAFKA_IPPORT / KAFKA_TOPIC (.conf) or bootstrap / topic / [kafka] (.toml); "
+                        "flags override it")
+    p.add_argument("--bootstrap", metavar="HOST:PORT", help="Kafka bootstrap server(s)")
+    p.add_argument("--topic", metavar="T", help="topic to read")
+    p.add_argument("--group", metavar="G",
+                   help="consumer group id (default: a unique elasticc-stream-USER-HOST-XXXXXX, printed); "
+                        "reuse one to resume where it stopped")
+    p.add_argument("--schema", metavar="AVSC",
+                   help="writer schema of schemaless messages (default: the message key when it holds a "
+                        "schema, else the shipped ELAsTiCC schemas, each accepted only if it decodes exactly)")
+    p.add_argument("--max", type=int, metavar="N", dest="max_alerts", help="stop after N alerts")
+    p.add_argument("--timeout", type=float, metavar="S", help="stop after S seconds without a message")
+    p.add_argument("--json", action="store_true", help="JSON Lines on standard output (see below)")
+    p.add_argument("--save", metavar="DIR",
+                   help="also write each alert to DIR as an Avro file with its schema embedded "
+                        "(alert_src<diaSourceId>.avro; never overwrites a different alert)")
+    p.add_argument("--from", dest="start", choices=("earliest", "latest"), default="earliest",
+                   help="where a group without committed offsets starts (default: earliest)")
+    p.add_argument("-X", dest="properties", action="append", default=[], metavar="PROPERTY=VALUE",
+                   help="librdkafka property, repeatable (e.g. -X security.protocol=SASL_SSL "
+                        "-X sasl.mechanism=SCRAM-SHA-512 -X sasl.username=U -X sasl.password=P)")
+    p.add_argument("--offsets", action="store_true",
+                   help="print the group's committed offset and lag per partition, then exit (needs --group)")
+    p.add_argument("--dump-schema", metavar="FILE",
+                   help="write the first writer schema seen (from the key, the container or --schema) to FILE")
+    p.add_argument("--connect-timeout", type=float, default=10.0, metavar="S",
+                   help="seconds to wait for the broker's first answer (default: 10)")
+    p.set_defaults(run=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from elasticc_stream.engine.consume.group import placeholder_warning
+    from elasticc_stream.engine.errors import UserError
+    from elasticc_stream.engine.kafka_config import parse_properties, redact
+
+    if getattr(args, "verbose", False):
+        import logging
+
+        # librdkafka's own log lines (connection attempts, rebalances), silent otherwise.
+        logging.basicConfig(level=logging.INFO, format="kafka: %(message)s")
+    bootstrap, topic, props = args.bootstrap, args.topic, {}
+    if args.config:
+        from elasticc_stream.engine.config.settings import load_kafka_settings
+
+        conf_bootstrap, conf_topic, props = load_kafka_settings(args.config)
+        bootstrap = bootstrap or conf_bootstrap
+        topic = topic or conf_topic
+    if not bootstrap:
+        raise UserError("no Kafka address: give --bootstrap HOST:PORT (or KAFKA_IPPORT / bootstrap in -c FILE)")
+    if not topic:
+        raise UserError("no topic: give --topic T (or KAFKA_TOPIC / topic in -c FILE)")
+    props = {**props, **parse_properties(args.properties)}
+    if args.group:
+        warning = placeholder_warning(args.group)
+        if warning:
+            _err(f"warning: {warning}")
+    if props:
+        _err("kafka properties: " + ", ".join(f"{k}={v}" for k, v in redact(props).items()))
+    if args.offsets:
+        return _offsets(args, bootstrap, topic, props)
+    if args.connect_timeout <= 0:
+        raise UserError("--connect-timeout must be positive")
+    return _consume(args, bootstrap, topic, props)
+
+
+def _offsets(args: argparse.Namespace, bootstrap: str, topic: str, props: dict) -> int:
+    import json
+
+    from elasticc_stream.engine.consume.offsets import WATERMARK_NOTE, group_offsets
+    from elasticc_stream.engine.errors import UserError
+
+    if not args.group:
+        raise UserError("--offsets needs --group G (the default group id is new on every run)")
+    report = group_offsets(bootstrap, topic, args.group, props, timeout=args.connect_timeout)
+    if args.json:
+        rows = [vars(p) for p in report.partitions]
+        print(json.dumps({"topic": topic, "group": args.group, "partitions": rows,
+                          "total_lag": report.total_lag, "note": WATERMARK_NOTE}))
+        return 0
+    print(f"group {args.group} on topic {topic} at {bootstrap}")
+    print(f"{'partition':>9} {'committed':>10} {'low':>10} {'high':>10} {'lag':>10}")
+    for p in report.partitions:
+        committed = "-" if p.committed is None else str(p.committed)
+        print(f"{p.partition:>9} {committed:>10} {p.low:>10} {p.high:>10} {p.lag:>10}")
+    print(f"{'total':>9} {report.committed_partitions:>10} {'':>10} {'':>10} {report.total_lag:>10}"
+          f"   ({report.committed_partitions} of {len(report.partitions)} partitions committed)")
+    print(f"note: {WATERMARK_NOTE}")
+    return 0
+
+
+def _consume(args: argparse.Namespace, bootstrap: str, topic: str, props: dict) -> int:
+    import signal
+
+    from elasticc_stream.engine.consume.events import AlertReceived, ConsumeFinished, DecodeFailed
+    from elasticc_stream.engine.consume.stream import AlertStream, ConsumeOptions
+
+    schema = None
+    if args.schema:
+        from elasticc_stream.engine.decoder import load_schema_file
+
+        schema = load_schema_file(args.schema)
+    saver = None
+    if args.save:
+        from elasticc_stream.engine.consume.save import AlertSaver
+
+        saver = AlertSaver(args.save)
+    status = _Status(enabled=sys.stderr.isatty(), interleaved=sys.stdout.isatty() and sys.stderr.isatty())
+    stream = AlertStream(
+        ConsumeOptions(bootstrap, topic, group=args.group, schema=schema, max_alerts=args.max_alerts,
+                       timeout=args.timeout, start=args.start, kafka=props,
+                       connect_timeout=args.connect_timeout),
+        on_kafka_error=_KafkaErrors(status),
+    )
+    status.line(f"group id: {stream.group_id}"
+                + ("" if args.group else "  (pass --group with it to continue from here later)"))
+    write_alert = _json_line if args.json else _human_line
+    out = sys.stdout
+    dumped = args.dump_schema is None
+    interrupted = False
+
+    def on_sigint(signum, frame) -> None:
+        nonlocal interrupted
+        interrupted = True
+        stream.stop()
+        # A second Ctrl-C is not gentle any more.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    events = stream.events()
+    try:
+        for event in events:
+            if type(event) is AlertReceived:
+                if saver is not None:
+                    saver.save(event.alert)
+                if not dumped:
+                    _dump_schema(args.dump_schema, event.alert, status)
+                    dumped = True
+                text = write_alert(event)
+                if status.interleaved:
+                    status.clear()
+                try:
+                    out.write(text)
+                    out.flush()  # a pipe (| jq, | tee) sees each alert as it arrives, not a block later
+                except BrokenPipeError:  # `| head -3`: the reader has enough; this alert stays uncommitted
+                    _discard_stdout()
+                    status.line(f"output closed: stopped after {status.alerts} alerts")
+                    return 0
+                status.count(alerts=1)
+            elif type(event) is DecodeFailed:
+                status.line(f"decode error: {event.topic}[{event.partition}] offset {event.offset}: "
+                            f"{event.reason}")
+                status.count(errors=1)
+            elif type(event) is ConsumeFinished:
+                out.flush()
+                status.clear()
+                _summary(event, stream, saver, interrupted, args, status)
+                if not dumped:
+                    status.line(f"no alert received: schema not written to {args.dump_schema}")
+    finally:
+        events.close()  # commits what was handled, whichever way the loop ended
+        signal.signal(signal.SIGINT, previous)
+        status.clear()
+    return 0
+
+
+def _discard_stdout() -> None:
+    import os
+
+    # Python flushes stdout again at exit; point it at /dev/null so that flush cannot fail a second time.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _human_line(event) -> str:
+    from elasticc_stream.engine.alert_fields import summary
+
+    alert = event.alert
+    s = summary(alert.record)
+    where = f"{event.topic}[{event.partition}]@{event.offset}"
+    if s.kind == "elasticc":
+        return (f"diaSourceId={s.source_id} diaObjectId={s.object_id} midPointTai={s.time} "
+                f"filter={s.band} psFlux={_num(s.flux)}  {where}\n")
+    if s.kind == "ztf":
+        candidate = alert.record.get("candidate") or {}
+        return (f"objectId={s.object_id} candid={s.source_id} jd={s.time} fid={candidate.get('fid')} "
+                f"magpsf={_num(s.flux)}  {where}\n")
+    return f"alert ({len(alert.record)} fields, schema {alert.schema_label} {alert.fingerprint})  {where}\n"
+
+
+def _num(value) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def _json_line(event) -> str:
+    from elasticc_stream.engine.consume.jsonl import alert_json
+
+    return alert_json(event) + "\n"
+
+
+def _dump_schema(path: str, alert, status: _Status) -> None:
+    import json
+    import os
+
+    from elasticc_stream.engine.errors import UserError
+
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(alert.schema, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise UserError(f"cannot write schema to {path}: {exc.strerror or exc}") from None
+    status.line(f"schema ({alert.schema_label}, fingerprint {alert.fingerprint}) written to {path}")
+
+
+def _summary(event, stream, saver, interrupted: bool, args: argparse.Namespace, status: _Status) -> None:
+    if interrupted:
+        reason = "interrupted"
+    elif stream.stop_reason == "max":
+        reason = f"--max {args.max_alerts} reached"
+    elif stream.stop_reason == "timeout":
+        reason = f"no message for {args.timeout:g} s"
+    else:
+        reason = stream.stop_reason or "stopped"
+    errors = f"{event.errors} decode error{'s' if event.errors != 1 else ''}"
+    status.line(f"summary: {event.alerts} alert{'s' if event.alerts != 1 else ''}, {errors} in "
+                f"{event.seconds:.1f} s ({reason}); group {stream.group_id}")
+    if event.offsets:
+        status.line("  next offsets: " + " ".join(f"{k}={v}" for k, v in event.offsets.items()))
+    if event.alerts:
+        status.line(f"  rate: {event.rate:.1f} alerts/s")
+    if event.latency_max is not None:
+        status.line(f"  latency (Kafka timestamp to receipt): p50 {_secs(event.latency_p50)}, "
+                    f"p99 {_secs(event.latency_p99)}, max {_secs(event.latency_max)}")
+    if saver is not None:
+        status.line(f"  saved: {saver.written} file{'s' if saver.written != 1 else ''} in {saver.directory}"
+                    + (f" ({saver.skipped} already there)" if saver.skipped else ""))
+
+
+def _secs(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value * 1000:.1f} ms" if abs(value) < 1 else f"{value:.2f} s"
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+class _Status:
+    """Standard error: plain lines, plus a live count redrawn in place when it is a terminal."""
+
+    def __init__(self, enabled: bool, interleaved: bool) -> None:
+        self.enabled = enabled
+        self.interleaved = interleaved  # stdout shares the terminal: clear the count before each alert line
+        self.alerts = 0
+        self.errors = 0
+        self._rate = RateMeter()
+        self._shown = False
+        self._next = 0.0
+        self._t0 = time.monotonic()
+
+    def line(self, text: str) -> None:
+        self.clear()
+        if self.interleaved:
+            sys.stdout.flush()
+        _err(text)
+
+    def count(self, alerts: int = 0, errors: int = 0) -> None:
+        self.alerts += alerts
+        self.errors += errors
+        if not self.enabled:
+            return
+        self._rate.add(alerts)
+        now = time.monotonic()
+        if now < self._next and not errors:
+            return
+        self._next = now + 0.2
+        if self.interleaved:
+            sys.stdout.flush()
+        sys.stderr.write(f"\r\x1b[K{self.alerts} alerts, {self.errors} errors, {self._rate.rate():.0f}/s "
+                         f"({now - self._t0:.0f} s)")
+        sys.stderr.flush()
+        self._shown = True
+
+    def clear(self) -> None:
+        if self._shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+            self._shown = False
+
+
+class _KafkaErrors:
+    """Client errors on standard error, each distinct one at most every 30 s (a broker down repeats them)."""
+
+    def __init__(self, status: _Status) -> None:
+        self._status = status
+        self._last: dict[str, float] = {}
+
+    def __call__(self, text: str) -> None:
+        now = time.monotonic()
+        if now - self._last.get(text, -1e9) >= 30:
+            self._last[text] = now
+            self._status.line(f"kafka: {text}")

@@ -1,0 +1,53 @@
+"""What an AlertStream reports. The CLI printer and the TUI are two consumers of these same events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from elasticc_stream.engine.decoder import DecodedAlert
+
+
+@dataclass(frozen=True)
+class AlertReceived:
+    """One decoded alert. A container message holding several records gives one event per record."""
+
+    alert: DecodedAlert
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int | None  # the message's Kafka timestamp, None when the broker gave none
+    latency_s: float | None   # receipt time minus timestamp_ms
+
+
+@dataclass(frozen=True)
+class DecodeFailed:
+    """A message that is not an alert we can decode exactly; the stream goes on after it."""
+
+    topic: str
+    partition: int
+    offset: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class ConsumeFinished:
+    """Always the last event of AlertStream.events().
+
+    `offsets` maps "topic[partition]" to the next offset to read (what was committed for the group);
+    `rate` is alerts per second from the first message received to the last one handled (the group join and
+    the final idle wait excluded); latencies are in seconds, None when no message carried a timestamp.
+    """
+
+    alerts: int
+    errors: int
+    offsets: dict[str, int]
+    seconds: float
+    rate: float
+    latency_p50: float | None
+    latency_p99: float | None
+    latency_max: float | None
+
+
+ConsumeEvent = AlertReceived | DecodeFailed | ConsumeFinished
