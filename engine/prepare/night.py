@@ -1,0 +1,257 @@
+"""The work on one night (or one chunk of files), run in a worker process: unpack, validate, sort out.
+
+Everything here touches only the night's own folder, its staging folder and `bad/`, so nights can run
+in parallel without coordination. Gathering and the index are the parent's job (they span nights).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from elasticc_stream.engine.prepare.files import Stat, file_stat, inside, move_no_clobber, same_content
+from elasticc_stream.engine.prepare.report import Problem
+from elasticc_stream.engine.prepare.unpack import BadArchive, Extracted, Refused, remove_tree, unpack
+from elasticc_stream.engine.prepare.validate import GoodRecord, InvalidAlert, is_alert_name, validate_alert
+
+BAD_DIR = "bad"
+GATHERED_DIR = "gathered"
+STAGING_PREFIX = ".elasticc-prepare-"
+TICK_EVERY = 100  # alerts between progress ticks sent to the parent
+
+
+@dataclass(frozen=True)
+class NightTask:
+    root: str
+    night: str  # "NITE12", or "" for a loose folder (alerts directly in root)
+    archive: str | None = None  # archive file name in root to unpack first
+    files: tuple[str, ...] | None = None  # files (relative to the night folder) to validate; None: scan it
+    prev: dict[str, Stat] = field(default_factory=dict)  # root-relative file -> stat when last found good
+    schema: dict | None = None
+
+
+@dataclass
+class GoodFile:
+    src: str  # relative to root, e.g. "NITE12/alert_...avro.gz"
+    stat: Stat
+    records: list[GoodRecord]  # empty when reused (the parent takes them from the previous index)
+    reused: bool = False
+
+
+@dataclass
+class NightResult:
+    night: str
+    archive: str | None = None
+    archive_stat: tuple[int, int] | None = None  # (size, mtime_ns) of an archive unpacked successfully
+    bad_archive: Problem | None = None
+    good: list[GoodFile] = field(default_factory=list)
+    bad_alerts: list[Problem] = field(default_factory=list)  # file = where it was found
+    problems: list[Problem] = field(default_factory=list)  # refused members, unwritable files...
+    skipped: list[Problem] = field(default_factory=list)
+    schemas: dict[str, dict] = field(default_factory=dict)
+    validated: int = 0
+
+
+def rel_to_root(night: str, rel: str) -> str:
+    return f"{night}/{rel}" if night else rel
+
+
+def bad_name(night: str, rel: str) -> str:
+    flat = rel.replace("/", "__")
+    return f"{night}__{flat}" if night else flat
+
+
+def scan(
+    root: Path, night: str, exclude: set[str] = frozenset()
+) -> tuple[list[tuple[str, Stat | None]], list[Problem]]:
+    """Alert files in a night folder (recursively) or a loose folder (top level), with their stat
+    (None if it could not be read), and the skipped others."""
+    alerts: list[tuple[str, Stat | None]] = []
+    skipped: list[Problem] = []
+
+    def walk(folder: str, prefix: str) -> None:
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        for entry in entries:
+            rel = prefix + entry.name
+            if rel in exclude or entry.name.startswith("."):
+                continue
+            if entry.is_symlink():
+                skipped.append(Problem(rel_to_root(night, rel), "symbolic link, not followed"))
+            elif entry.is_dir(follow_symlinks=False):
+                if night:
+                    walk(entry.path, rel + "/")
+            elif not entry.is_file(follow_symlinks=False):
+                continue
+            elif is_alert_name(entry.name):
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                    alerts.append((rel, (st.st_size, st.st_mtime_ns, st.st_ino)))
+                except OSError:
+                    alerts.append((rel, None))
+            elif night:  # in a loose folder, other files (the index, notes...) are simply not ours
+                skipped.append(Problem(rel_to_root(night, rel), "not an alert file (.avro/.avro.gz); left in place"))
+
+    walk(str(root / night) if night else str(root), "")
+    return alerts, skipped
+
+
+def run_night(task: NightTask, tick: Callable[[int], None] | None = None) -> NightResult:
+    root = Path(task.root)
+    result = NightResult(task.night, task.archive)
+    counter = _Ticker(tick)
+    covered: set[str] = set()
+    if task.archive:
+        covered = _unpack_night(root, task, result, counter)
+        if result.bad_archive is not None:
+            counter.flush()
+            return result
+    if task.files is not None:
+        todo: list[tuple[str, Stat | None]] = [(rel, None) for rel in task.files]
+    else:
+        todo, skipped = scan(root, task.night, covered)
+        result.skipped.extend(skipped)
+    base = root / task.night if task.night else root
+    for rel, st in todo:
+        src = rel_to_root(task.night, rel)
+        path = base / rel
+        try:
+            if st is None:
+                st = file_stat(path)
+            if task.prev.get(src) == st:
+                result.good.append(GoodFile(src, st, [], reused=True))
+                counter.add()
+                continue
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as exc:
+            result.problems.append(Problem(src, f"cannot read: {exc.strerror or exc}"))
+            continue
+        records = _check(root, task, rel, path, data, result)
+        if records is not None:
+            result.good.append(GoodFile(src, st, records))
+        counter.add()
+    counter.flush()
+    return result
+
+
+def _check(
+    root: Path, task: NightTask, rel: str, path: Path, data: bytes, result: NightResult
+) -> list[GoodRecord] | None:
+    """Validate one alert's bytes -> its records; a bad one is moved to bad/ and reported (None)."""
+    src = rel_to_root(task.night, rel)
+    result.validated += 1
+    try:
+        records, schemas = validate_alert(data, schema=task.schema, source=src)
+    except InvalidAlert as exc:
+        try:
+            moved = move_no_clobber(path, root / BAD_DIR, bad_name(task.night, rel))
+            reason = f"{exc} (moved to {BAD_DIR}/{moved.name})"
+        except OSError as move_exc:
+            reason = f"{exc} (could not move it to {BAD_DIR}/: {move_exc.strerror or move_exc})"
+        result.bad_alerts.append(Problem(src, reason))
+        return None
+    for fp, schema in schemas.items():
+        result.schemas.setdefault(fp, schema)
+    return records
+
+
+def _unpack_night(root: Path, task: NightTask, result: NightResult, counter: _Ticker) -> set[str]:
+    """Unpack into a staging folder, validate alerts from memory, then commit into NITE<n>/."""
+    archive = root / task.archive
+    night_dir = root / task.night
+    staging = root / f"{STAGING_PREFIX}{task.night}.partial"
+    remove_tree(staging)  # left by an interrupted run: ours by name, never user data
+    staging.mkdir()
+    extracted: list[Extracted] = []
+    refused: list[Problem] = []
+    try:
+        archive_stat = os.stat(archive)
+        for item in unpack(archive, task.night, staging, is_alert_name_rel):
+            if isinstance(item, Refused):
+                refused.append(Problem(f"{task.archive}:{item.member}", f"refused member: {item.reason}"))
+            else:
+                extracted.append(item)
+                if item.data is not None:
+                    counter.add()
+    except (BadArchive, OSError) as exc:
+        remove_tree(staging)
+        reason = str(exc) if isinstance(exc, BadArchive) else f"cannot read: {exc.strerror or exc}"
+        try:
+            moved = move_no_clobber(archive, root / BAD_DIR, archive.name)
+            reason += f" (moved to {BAD_DIR}/{moved.name}; nothing kept from it)"
+        except OSError as move_exc:
+            reason += f" (could not move it to {BAD_DIR}/: {move_exc.strerror or move_exc})"
+        result.bad_archive = Problem(task.archive, reason)
+        return set()
+    result.problems.extend(refused)
+
+    # Validate before committing, so that bad alerts go straight from staging to bad/.
+    good_rels: list[tuple[str, list[GoodRecord]]] = []
+    keep: list[str] = []
+    for item in extracted:
+        if item.data is None:
+            keep.append(item.rel)
+            result.skipped.append(
+                Problem(rel_to_root(task.night, item.rel), "not an alert file (.avro/.avro.gz); left in place")
+            )
+            continue
+        records = _check(root, task, item.rel, item.path, item.data, result)
+        if records is not None:
+            keep.append(item.rel)
+            good_rels.append((item.rel, records))
+    _commit(staging, night_dir, keep, task, result)
+    for rel, records in good_rels:
+        path = night_dir / rel
+        try:
+            result.good.append(GoodFile(rel_to_root(task.night, rel), file_stat(path), records))
+        except OSError as exc:
+            result.problems.append(Problem(rel_to_root(task.night, rel), f"vanished after unpacking: {exc}"))
+    result.archive_stat = (archive_stat.st_size, archive_stat.st_mtime_ns)
+    return {item.rel for item in extracted}
+
+
+def is_alert_name_rel(rel: str) -> bool:
+    return is_alert_name(rel.rsplit("/", 1)[-1])
+
+
+def _commit(staging: Path, night_dir: Path, rels: list[str], task: NightTask, result: NightResult) -> None:
+    if not os.path.lexists(night_dir):
+        os.rename(staging, night_dir)
+        return
+    for rel in rels:
+        staged, target = staging / rel, night_dir / rel
+        src = rel_to_root(task.night, rel)
+        try:
+            if not inside(target.parent, night_dir):
+                result.problems.append(Problem(src, f"its folder leads outside {task.night}/; not written"))
+                continue
+            if target.is_dir() and not target.is_symlink():
+                result.problems.append(Problem(src, "a folder of that name is in the way; not written"))
+                continue
+            if target.is_file() and not target.is_symlink() and same_content(staged, target):
+                continue  # keep the existing inode, so links into gathered/ stay valid
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # The archive is the authority on its own night folder, as `tar xf` would be.
+            os.replace(staged, target)
+        except OSError as exc:
+            result.problems.append(Problem(src, f"cannot write: {exc.strerror or exc}"))
+    remove_tree(staging)
+
+
+class _Ticker:
+    def __init__(self, tick: Callable[[int], None] | None) -> None:
+        self.tick = tick
+        self.pending = 0
+
+    def add(self) -> None:
+        self.pending += 1
+        if self.pending >= TICK_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.tick is not None and self.pending:
+            self.tick(self.pending)
+        self.pending = 0

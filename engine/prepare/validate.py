@@ -1,0 +1,67 @@
+"""Validation of one alert file's bytes: decoded exactly (through engine.decoder), index fields pulled out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ALERT_SUFFIXES = (".avro", ".avro.gz")
+
+
+class InvalidAlert(Exception):
+    """The bytes are not a usable alert; str() is the one-line reason (without the file name)."""
+
+
+@dataclass(frozen=True)
+class GoodRecord:
+    """One decoded record of an alert file: what the index stores about it."""
+
+    dia_source_id: int
+    dia_object_id: int | None
+    mid_point_tai: float
+    filter_name: str
+    schema_fp: str
+    payload: bytes
+
+
+def is_alert_name(name: str) -> bool:
+    return name.endswith(ALERT_SUFFIXES) and not name.startswith(".")
+
+
+def validate_alert(data: bytes, *, schema: dict | None, source: str) -> tuple[list[GoodRecord], dict[str, dict]]:
+    """Decode `data` (gzip/container/schemaless, every byte consumed) -> (records, {fingerprint: schema}).
+
+    Raises InvalidAlert with the decoder's reason, or when a record lacks the fields the index needs.
+    """
+    from elasticc_stream.engine.decoder import DecodeError, decode
+
+    try:
+        alerts = decode(data, schema=schema, source=source)
+    except DecodeError as exc:
+        raise InvalidAlert(exc.reason) from None
+    records: list[GoodRecord] = []
+    schemas: dict[str, dict] = {}
+    for n, alert in enumerate(alerts, 1):
+        where = f"record {n}: " if len(alerts) > 1 else ""
+        source_fields = alert.record.get("diaSource")
+        if not isinstance(source_fields, dict):
+            raise InvalidAlert(f"{where}not an ELAsTiCC alert (no diaSource; schema {alert.schema_label})")
+        dia_source_id = source_fields.get("diaSourceId")
+        tai = source_fields.get("midPointTai")
+        band = source_fields.get("filterName")
+        if not isinstance(dia_source_id, int) or not isinstance(tai, int | float):
+            raise InvalidAlert(f"{where}diaSource lacks diaSourceId or midPointTai")
+        dia_object_id = source_fields.get("diaObjectId")
+        if dia_object_id is None and isinstance(alert.record.get("diaObject"), dict):
+            dia_object_id = alert.record["diaObject"].get("diaObjectId")
+        records.append(
+            GoodRecord(
+                dia_source_id,
+                dia_object_id if isinstance(dia_object_id, int) else None,
+                float(tai),
+                band if isinstance(band, str) else "",
+                alert.fingerprint,
+                alert.payload,
+            )
+        )
+        schemas.setdefault(alert.fingerprint, alert.schema)
+    return records, schemas
