@@ -1,0 +1,95 @@
+"""Snapshots of the three screens with fixed content: events are applied directly (no broker, no workers,
+a fixed clock), so the pictures only change when the TUI's looks change. Update with --snapshot-update."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import alert_factory as af
+import pytest
+from elasticc_stream.engine.consume.events import AlertReceived
+from elasticc_stream.engine.decoder import decode
+from elasticc_stream.engine.replay import events as ev
+from elasticc_stream.engine.replay.config import ReplayConfig
+from elasticc_stream.tui.app import ElasticcStreamApp
+
+BANDS = "ugrizY"
+CONFIG = ReplayConfig(bootstrap="127.0.0.1:9092", topic="elasticc",
+                      data=Path("/data/LSST_ALERTS_BATCH/ALERTS/gathered"), per_obs=5, observations=6, interval=1.0,
+                      partitions=2)
+
+
+def replay_events() -> list[object]:
+    """The reference note's run, with six observations of which four are delivered."""
+    out: list[object] = [
+        ev.ReplayPlanned("/data/LSST_ALERTS_BATCH/ALERTS/gathered", 5693, 30, 5, 6, 1.0, "elasticc",
+                         "127.0.0.1:9092", 2, "diaSource,midPointTai", []),
+        ev.ReplayStarted(1646209314.7304435),
+    ]
+    ranges = [(59582.0513, 59583.0511), (59583.0511, 59588.1079), (59588.1079, 59590.0349),
+              (59590.0349, 59591.0402), (59591.0402, 59592.2213)]
+    for number, (first, last) in enumerate(ranges[:4], start=1):
+        out.append(ev.ObservationStarted(number, 0.27 + number - 1, 5))
+        out.append(ev.ObservationDelivered(number, 5, first, last, 0.31 + number - 1, 5 * number, 30))
+    out.append(ev.ObservationStarted(5, 4.27, 5))
+    out.append(ev.Note("topic elasticc exists with 2 partitions"))
+    return out
+
+
+def stream_events() -> list[object]:
+    schema = af.shipped("elasticc.v0_9_1")
+    out: list[object] = []
+    for i in range(24):
+        record = af.elasticc_record(schema, source_id=2_260_000 + 1000 * i, object_id=1161 + i % 5,
+                                    mjd=round(59582.0513 + 0.25 * i, 4), band=BANDS[i % 6],
+                                    flux=80.0 + 7.5 * (i % 9), n_prv=8)
+        alert = decode(af.schemaless(record, schema), schema=schema)[0]
+        out.append(AlertReceived(alert, "elasticc", i % 2, i // 2, 1646209315000 + 40 * i, 0.004 + 0.0015 * (i % 7)))
+    return out
+
+
+class FixedClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def fed_app() -> ElasticcStreamApp:
+    clock = FixedClock()
+    app = ElasticcStreamApp(CONFIG, workers=False, clock=clock, color=True)
+
+    async def feed(pilot) -> None:
+        await pilot.pause()
+        events = replay_events() + stream_events()
+        app.apply_events(events[:12])
+        clock.now += 2.0
+        app.apply_events(events[12:])
+        await pilot.pause()
+
+    app.feed = feed  # type: ignore[attr-defined]
+    return app
+
+
+@pytest.mark.parametrize("size", [(100, 30), (80, 24)])
+def test_replay_screen(snap_compare, size):
+    app = fed_app()
+    assert snap_compare(app, terminal_size=size, run_before=app.feed)
+
+
+@pytest.mark.parametrize("size", [(100, 30), (80, 24)])
+def test_stream_screen(snap_compare, size):
+    app = fed_app()
+    assert snap_compare(app, terminal_size=size, run_before=app.feed, press=["2", "down", "down"])
+
+
+@pytest.mark.parametrize("size", [(120, 35), (80, 24)])
+def test_alert_screen(snap_compare, size):
+    app = fed_app()
+    assert snap_compare(app, terminal_size=size, run_before=app.feed, press=["2", "enter", "_"])
+
+
+def test_help_screen(snap_compare):
+    app = fed_app()
+    assert snap_compare(app, terminal_size=(80, 24), run_before=app.feed, press=["question_mark"])

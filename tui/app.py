@@ -1,0 +1,190 @@
+"""The Textual app: watch a replay and the stream live.
+
+Constructor (used by `elasticc-stream tui`, `elasticc-stream demo` and the tests)::
+
+    ElasticcStreamApp(
+        replay_config: ReplayConfig | None,   # None: no replay from here, only watch the topic
+        bootstrap: str | None = None,         # broker to consume from; None: replay_config.bootstrap
+        topic: str | None = None,             # topic to consume; None: replay_config.topic
+        kafka: dict[str, str] | None = None,  # librdkafka properties for the consumer; None: replay_config.kafka
+        start: bool = False,                  # start the replay as soon as the app opens (else key `s`)
+        *,
+        workers: bool = True,                 # False: run no replay and no consumer; feed events with
+                                              # `apply_events` (snapshot tests, no broker, no timing)
+        consume_from: str = "earliest",       # where a new consumer group starts: "earliest" | "latest"
+        clock: Callable[[], float] = time.monotonic,   # for rates and ETA (tests pass a fixed one)
+        refresh_interval: float = 0.25,       # seconds between UI batches
+        color: bool = True,                   # coloured light curves
+    )
+
+The replay (engine Replayer) and the consumer (engine AlertStream) run in Textual thread workers through
+`EngineBridge`; their events are folded into `TuiState` and the visible screen redraws once per batch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from elasticc_stream.tui.bridge import EngineBridge
+from elasticc_stream.tui.screens.help import HelpScreen
+from elasticc_stream.tui.screens.replay import ReplayScreen
+from elasticc_stream.tui.screens.stream import StreamScreen
+from elasticc_stream.tui.state import TuiState
+from textual.app import App
+from textual.binding import Binding, BindingType
+
+if TYPE_CHECKING:
+    from elasticc_stream.engine.replay.config import ReplayConfig
+
+
+class ElasticcStreamApp(App[int]):
+    # Absolute, so that a subclass defined elsewhere (a demo, a test) still finds the stylesheet.
+    CSS_PATH = Path(__file__).with_name("app.tcss")
+    TITLE = "elasticc-stream"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("1", "switch_mode('replay')", "Replay"),
+        Binding("2", "switch_mode('stream')", "Stream"),
+        Binding("question_mark", "help", "Keys", key_display="?"),
+        Binding("q", "quit", "Quit"),
+    ]
+    MODES: ClassVar = {"replay": ReplayScreen, "stream": StreamScreen}
+
+    def __init__(
+        self,
+        replay_config: ReplayConfig | None,
+        bootstrap: str | None = None,
+        topic: str | None = None,
+        kafka: dict[str, str] | None = None,
+        start: bool = False,
+        *,
+        workers: bool = True,
+        consume_from: str = "earliest",
+        clock: Callable[[], float] = time.monotonic,
+        refresh_interval: float = 0.25,
+        color: bool = True,
+    ) -> None:
+        super().__init__()
+        self.replay_config = replay_config
+        self.bootstrap = bootstrap or (replay_config.bootstrap if replay_config else None)
+        self.topic = topic or (replay_config.topic if replay_config else None)
+        self.kafka = dict(kafka if kafka is not None else (replay_config.kafka if replay_config else {}))
+        self.start_at_once = start
+        self.use_workers = workers
+        self.consume_from = consume_from
+        self.refresh_interval = refresh_interval
+        self.color = color
+        self.state = TuiState(clock)
+        self.bridge = EngineBridge(self, scrub=self._scrub)
+        self._quitting = False
+
+    @property
+    def topic_label(self) -> str:
+        return f"{self.topic or '?'} @ {self.bootstrap or '?'}"
+
+    def _scrub(self, text: str) -> str:
+        from elasticc_stream.engine.kafka_config import scrub
+
+        props = {**(self.replay_config.kafka if self.replay_config else {}), **self.kafka}
+        return scrub(text, props)
+
+    # Lifecycle ----------------------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.sub_title = self.topic_label
+        self.switch_mode("replay")
+        self.set_interval(self.refresh_interval, self._tick, name="ui-batch")
+        if not self.use_workers:
+            return
+        self._start_stream()
+        if self.start_at_once:
+            self.action_start_replay()
+
+    def _start_stream(self) -> None:
+        if not self.bootstrap or not self.topic:
+            self.state.log.add("error", "no broker address or topic to consume: the Stream screen stays empty")
+            return
+        from elasticc_stream.engine.consume.stream import ConsumeOptions
+
+        options = ConsumeOptions(bootstrap=self.bootstrap, topic=self.topic, start=self.consume_from,
+                                 kafka=self.kafka)
+        config = self.replay_config
+        prepare = None
+        if config is not None and config.topic == self.topic and config.bootstrap == self.bootstrap:
+            # Subscribing first could let the broker auto-create the topic with its own partition count;
+            # create it as the replay would.
+            def prepare() -> str | None:
+                from elasticc_stream.engine.topics import ensure_topic
+
+                return ensure_topic(config.bootstrap, config.topic, config.partitions, config.kafka)
+
+        self.bridge.start_stream(options, prepare)
+        self.state.log.add("info", f"consuming {self.topic} at {self.bootstrap} from the {self.consume_from} offset")
+
+    def _tick(self) -> None:
+        self.apply_events(self.bridge.drain())
+
+    def apply_events(self, events: Iterable[object]) -> None:
+        """Fold a batch of engine events into the view and redraw the visible screen once."""
+        for notice in self.state.apply(events):
+            self.notify(notice.text, severity=notice.severity, timeout=6 if notice.severity == "error" else 4)
+        self.state.tick()
+        self.refresh_view()
+
+    def refresh_view(self) -> None:
+        refresh = getattr(self.screen, "refresh_view", None)
+        if refresh is not None:
+            refresh(self.state)
+
+    # Actions ------------------------------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss()
+        else:
+            self.push_screen(HelpScreen())
+
+    def action_start_replay(self) -> None:
+        if self.replay_config is None:
+            self.notify("No replay configured: run `elasticc-stream tui -c FILE.conf`.", severity="warning")
+            return
+        if not self.use_workers:
+            return
+        if self.bridge.replay_running:
+            self.notify("The replay is already running (p pauses, x stops).")
+            return
+        self.state.replay.reset()
+        self.bridge.start_replay(self.replay_config)
+        self.state.log.add("info", f"starting the replay into {self.replay_config.topic}")
+        self.refresh_view()
+
+    def action_pause_replay(self) -> None:
+        paused = self.bridge.pause_replay()
+        if paused is None:
+            self.notify("No replay is running (s starts one).", severity="warning")
+            return
+        self.state.log.add("info", "replay paused" if paused else "replay resumed")
+
+    def action_stop_replay(self) -> None:
+        if not self.bridge.stop_replay():
+            self.notify("No replay is running.", severity="warning")
+            return
+        self.state.log.add("info", "stopping the replay")
+
+    async def action_quit(self) -> None:
+        if self._quitting:
+            return
+        self._quitting = True
+        if self.bridge.replay_running or self.bridge.stream_running:
+            self.notify("Stopping the replay and the consumer…", timeout=3)
+        stuck = await self.bridge.shutdown()
+        if stuck:
+            self.log.warning(f"workers still running at exit: {', '.join(stuck)}")
+        self.exit(0)
+
+    def on_unmount(self) -> None:
+        # Any other way out (an exception, ctrl+c in a test) still stops the engine threads.
+        self.bridge.stop_all()

@@ -1,0 +1,253 @@
+"""Runs the engine's Replayer and AlertStream in Textual thread workers and hands their events to the UI.
+
+The engine calls back from its own threads, once per event; the UI wants a few updates a second. So every
+event goes into one bounded queue, and the app drains it on a timer (`drain`) and redraws once per batch.
+The alerts' queue is bounded so that a UI that falls behind slows the consumer down instead of growing memory;
+replay events go through a separate queue that never blocks the replayer (they are few: one per observation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from elasticc_stream.tui.state import KafkaTrouble, WorkerFailed, WorkerStatus
+
+if TYPE_CHECKING:
+    from elasticc_stream.engine.consume.stream import AlertStream, ConsumeOptions
+    from elasticc_stream.engine.replay.config import ReplayConfig
+    from elasticc_stream.engine.replay.runner import Replayer
+    from textual.app import App
+    from textual.worker import Worker
+
+QUEUE_SIZE = 20_000
+TOPIC_POLL_S = 2.0
+METADATA_TIMEOUT_S = 10.0
+
+
+def _one_line(exc: BaseException) -> str:
+    from elasticc_stream.engine.errors import UserError
+
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, UserError):
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _topic_exists(bootstrap: str, topic: str, kafka: dict) -> bool:
+    """Looks the topic up among all topics: a metadata request naming it would make the embedded broker
+    auto-create it with 4 partitions, before the replay creates it with its own count."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+    from elasticc_stream.engine.errors import UserError
+    from elasticc_stream.engine.kafka_config import admin_config, scrub
+
+    try:
+        topics = AdminClient(admin_config(bootstrap, kafka)).list_topics(timeout=METADATA_TIMEOUT_S).topics
+    except KafkaException as exc:
+        raise UserError(f"no Kafka broker answered at {bootstrap}: {scrub(str(exc), kafka)}") from None
+    return topic in topics
+
+
+class EngineBridge:
+    """Owns the replay and consumer workers of one app."""
+
+    def __init__(self, app: App, scrub: Callable[[str], str] = lambda text: text) -> None:
+        self._app = app
+        self._scrub = scrub
+        self._alerts: queue.Queue[object] = queue.Queue(maxsize=QUEUE_SIZE)
+        self._control: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._replayer: Replayer | None = None
+        self._replay_worker: Worker | None = None
+        self._replay_stop = threading.Event()
+        self._stream: AlertStream | None = None
+        self._stream_worker: Worker | None = None
+        self._stream_stop = threading.Event()
+
+    # Queues -----------------------------------------------------------------------------------------
+
+    def _post_control(self, event: object) -> None:
+        """Replay and status events: few (one per observation), never blocked, so replay timing is kept."""
+        self._control.put(event)
+
+    def _post_stream(self, event: object) -> None:
+        """Back-pressure for the consumer that still gives way to a stop request."""
+        while not self._stream_stop.is_set():
+            try:
+                self._alerts.put(event, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+        with contextlib.suppress(queue.Full):
+            self._alerts.put_nowait(event)
+
+    def drain(self, limit: int = QUEUE_SIZE) -> list[object]:
+        """Everything posted since the last call (at most `limit` stream events), control events first."""
+        events: list[object] = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                events.append(self._control.get_nowait())
+        with contextlib.suppress(queue.Empty):
+            for _ in range(limit):
+                events.append(self._alerts.get_nowait())
+        return events
+
+    # Replay -------------------------------------------------------------------------------------------
+
+    @property
+    def replay_running(self) -> bool:
+        worker = self._replay_worker
+        return worker is not None and not worker.is_finished
+
+    @property
+    def replay_paused(self) -> bool:
+        with self._lock:
+            replayer = self._replayer
+        return bool(replayer is not None and replayer.paused)
+
+    def start_replay(self, config: ReplayConfig) -> bool:
+        """Start a replay in a thread worker; False if one is already running."""
+        if self.replay_running:
+            return False
+        self._replay_stop.clear()
+        self._replay_worker = self._app.run_worker(
+            lambda: self._run_replay(config), name="replay", group="replay", thread=True, exit_on_error=False
+        )
+        return True
+
+    def _run_replay(self, config: ReplayConfig) -> None:
+        from elasticc_stream.engine.replay.runner import Replayer
+
+        try:
+            replayer = Replayer(config, self._post_control)
+            with self._lock:
+                self._replayer = replayer
+            if self._replay_stop.is_set():
+                return
+            self._post_control(WorkerStatus("replay", "running"))
+            replayer.run()
+        except Exception as exc:  # noqa: BLE001 - any failure is shown in the UI, never crashes it
+            self._post_control(WorkerFailed("replay", self._scrub(_one_line(exc))))
+        finally:
+            with self._lock:
+                self._replayer = None
+            self._post_control(WorkerStatus("replay", "ended"))
+
+    def pause_replay(self) -> bool | None:
+        """Toggle pause; returns the new paused state, None when no replay runs."""
+        with self._lock:
+            replayer = self._replayer
+        if replayer is None:
+            return None
+        if replayer.paused:
+            replayer.resume()
+            self._post_control(WorkerStatus("replay", "running"))
+            return False
+        replayer.pause()
+        self._post_control(WorkerStatus("replay", "paused"))
+        return True
+
+    def stop_replay(self) -> bool:
+        self._replay_stop.set()
+        with self._lock:
+            replayer = self._replayer
+        if replayer is None:
+            return False
+        replayer.stop()
+        self._post_control(WorkerStatus("replay", "stopping"))
+        return True
+
+    # Stream -------------------------------------------------------------------------------------------
+
+    @property
+    def stream_running(self) -> bool:
+        worker = self._stream_worker
+        return worker is not None and not worker.is_finished
+
+    def start_stream(self, options: ConsumeOptions, prepare: Callable[[], str | None] | None = None) -> bool:
+        """Consume in a thread worker. `prepare` runs first in that thread (e.g. creating the topic)."""
+        if self.stream_running:
+            return False
+        self._stream_stop.clear()
+        self._stream_worker = self._app.run_worker(
+            lambda: self._run_stream(options, prepare), name="stream", group="stream", thread=True,
+            exit_on_error=False,
+        )
+        return True
+
+    def _run_stream(self, options: ConsumeOptions, prepare: Callable[[], str | None] | None) -> None:
+        from elasticc_stream.engine.consume.stream import AlertStream
+        from elasticc_stream.engine.replay.events import Note
+
+        def kafka_trouble(text: str) -> None:
+            self._post_control(KafkaTrouble("stream", self._scrub(text)))
+
+        try:
+            if prepare is not None:
+                note = prepare()
+                if note:
+                    self._post_control(Note(note))
+            if not self._wait_for_topic(options):
+                return
+            stream = AlertStream(options, on_kafka_error=kafka_trouble)
+            with self._lock:
+                self._stream = stream
+            if self._stream_stop.is_set():
+                stream.stop()
+            self._post_control(WorkerStatus("stream", "running"))
+            for event in stream.events():
+                self._post_stream(event)
+        except Exception as exc:  # noqa: BLE001 - shown in the UI, never crashes it
+            self._post_control(WorkerFailed("stream", self._scrub(_one_line(exc))))
+        finally:
+            with self._lock:
+                self._stream = None
+            self._post_control(WorkerStatus("stream", "ended"))
+
+    def _wait_for_topic(self, options: ConsumeOptions) -> bool:
+        """A topic that a replay elsewhere has yet to create is waited for, not an error; False if stopped."""
+        waiting = False
+        while not self._stream_stop.is_set():
+            if _topic_exists(options.bootstrap, options.topic, options.kafka):
+                return True
+            if not waiting:
+                waiting = True
+                self._post_control(WorkerStatus("stream", "waiting"))
+                self._post_control(KafkaTrouble(
+                    "stream", f"topic {options.topic} does not exist yet at {options.bootstrap}: waiting for it"))
+            self._stream_stop.wait(TOPIC_POLL_S)
+        return False
+
+    def stop_stream(self) -> None:
+        self._stream_stop.set()
+        with self._lock:
+            stream = self._stream
+        if stream is not None:
+            stream.stop()
+
+    # Shutdown -----------------------------------------------------------------------------------------
+
+    def stop_all(self) -> None:
+        """Ask both workers to stop (non-blocking)."""
+        self.stop_replay()
+        self.stop_stream()
+
+    async def shutdown(self, timeout: float = 15.0) -> list[str]:
+        """Stop both workers and wait for their threads to end; returns the names of any that did not."""
+        self.stop_all()
+        stuck: list[str] = []
+        for worker in (self._replay_worker, self._stream_worker):
+            if worker is None or worker.is_finished:
+                continue
+            try:
+                await asyncio.wait_for(worker.wait(), timeout)
+            except TimeoutError:
+                stuck.append(worker.name)
+            except Exception:  # noqa: BLE001 - WorkerFailed/WorkerCancelled: it has ended, which is all we need
+                pass
+        return stuck

@@ -1,0 +1,104 @@
+"""The newest alerts received, newest first; the cursor follows the newest one unless the user moved it."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from elasticc_stream.tui import formatting
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable
+
+if TYPE_CHECKING:
+    from elasticc_stream.tui.state import AlertRow, StreamState
+
+COLUMNS = ("diaSourceId", "diaObjectId", "midPointTai", "band", "flux", "part", "offset", "ms")
+# DataTable appends rows at the bottom and re-measures every row of a rebuilt table, which costs about a
+# millisecond per row: a few new rows are added and the table re-sorted; a flood rebuilds it, at most once
+# per REBUILD_EVERY_S, so that a fast stream cannot starve the UI.
+PATCH_LIMIT = 100
+REBUILD_EVERY_S = 1.0
+
+
+@dataclass(frozen=True)
+class ArrivalCell:
+    """The diaSourceId cell, carrying the arrival number the rows are sorted by."""
+
+    key: int
+    text: Text
+
+    def __rich__(self) -> Text:
+        return self.text
+
+    def __str__(self) -> str:
+        return self.text.plain
+
+
+def _right(obj: object) -> Text:
+    return Text(formatting.value(obj), justify="right")
+
+
+class AlertTable(DataTable):
+    # DataTable's own Enter binding is hidden from the footer; here it is the way into an alert.
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "select_cursor", "Open alert")]
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        self._keys: deque[int] = deque()  # arrival numbers on screen, oldest first
+        self._rebuilt_at = float("-inf")
+
+    def on_mount(self) -> None:
+        for name in COLUMNS:
+            self.add_column(name, key=name)
+
+    @staticmethod
+    def _cells(row: AlertRow) -> tuple:
+        latency = "" if row.latency_s is None else f"{row.latency_s * 1000:.0f}"
+        return (ArrivalCell(row.key, _right(row.source_id)), _right(row.object_id), formatting.value(row.time),
+                formatting.value(row.band), Text(formatting.flux(row.flux), justify="right"),
+                _right(row.partition), _right(row.offset), Text(latency, justify="right"))
+
+    def selected_key(self) -> int | None:
+        if not self.row_count:
+            return None
+        row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
+        return int(row_key.value) if row_key.value is not None else None
+
+    def sync(self, state: StreamState) -> None:
+        rows = state.rows
+        newest = self._keys[-1] if self._keys else 0
+        fresh = [row for row in reversed(rows) if row.key > newest]
+        fresh.reverse()
+        oldest = rows[0].key if rows else 0
+        dropped = 0
+        for key in self._keys:
+            if key >= oldest:
+                break
+            dropped += 1
+        if not fresh and not dropped:
+            return
+        following = self.row_count == 0 or self.cursor_row == 0
+        current = None if following else self.selected_key()
+        if len(fresh) + dropped > PATCH_LIMIT:
+            now = time.monotonic()
+            if now - self._rebuilt_at < REBUILD_EVERY_S:
+                return
+            self._rebuilt_at = now
+            self.clear()
+            self._keys.clear()
+            fresh = list(rows)
+        else:
+            for _ in range(dropped):
+                self.remove_row(str(self._keys.popleft()))
+        for row in fresh:
+            # Keyed by arrival number: it finds the kept DecodedAlert and the user's row after an update.
+            self.add_row(*self._cells(row), key=str(row.key))
+            self._keys.append(row.key)
+        self.sort("diaSourceId", key=lambda cell: cell.key, reverse=True)
+        row_index = 0
+        if current is not None and str(current) in self.rows:
+            row_index = self.get_row_index(str(current))
+        self.move_cursor(row=row_index, animate=False)

@@ -1,0 +1,61 @@
+"""The decoded alert as an expandable tree: records and lists are nodes, fields are `name: value` leaves."""
+
+from __future__ import annotations
+
+from elasticc_stream.tui import formatting
+from rich.text import Text
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+# Children of these are shown expanded when the alert opens: the detection itself is what one looks at first.
+EXPANDED = ("diaSource", "candidate")
+# Fields that identify an item of a list (prvDiaSources[i]...), shown in its collapsed label.
+ITEM_FIELDS = ("diaSourceId", "diaForcedSourceId", "midPointTai", "filterName", "psFlux", "candid", "jd")
+
+
+def _item_label(index: int, item: object) -> Text:
+    label = Text(f"[{index}]", style="bold")
+    if isinstance(item, dict):
+        brief = [formatting.value(item[name]) for name in ITEM_FIELDS if name in item][:3]
+        if brief:
+            label.append("  " + "  ".join(brief), style="dim")
+    return label
+
+
+class AlertTree(Tree[object]):
+    """Children are added when a node is first expanded: prvDiaForcedSources can hold hundreds of records."""
+
+    def __init__(self, record: dict, label: str = "alert", **kwargs) -> None:
+        super().__init__(label, data=record, **kwargs)
+        self.auto_expand = True
+
+    def on_mount(self) -> None:
+        self._fill(self.root)
+        self.root.expand()
+        for child in self.root.children:
+            if str(child.label) in EXPANDED:
+                self._fill(child)
+                child.expand()
+
+    def _fill(self, node: TreeNode[object]) -> None:
+        if node.children:
+            return
+        data = node.data
+        items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+        for name, value in items:
+            if isinstance(value, dict | list) and value:
+                if isinstance(name, int):
+                    label = _item_label(name, value)
+                elif isinstance(value, list):
+                    label = Text.assemble((str(name), "bold"), (f" [{len(value)}]", "dim"))
+                else:
+                    label = Text(str(name), style="bold")
+                node.add(label, data=value)
+            else:
+                shown = "[]" if value == [] else "{}" if value == {} else formatting.value(value)
+                if value is None:
+                    shown = "null"
+                node.add_leaf(Text.assemble((f"{name}", "bold"), ": ", shown))
+
+    def on_tree_node_expanded(self, event: Tree.NodeExpanded[object]) -> None:
+        self._fill(event.node)
