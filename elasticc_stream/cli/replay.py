@@ -104,9 +104,11 @@ def _line(stream: TextIO, text: str) -> None:
 class ReplayPrinter:
     """Turns replay events into the reference simulator's lines (stdout) and problems (stderr)."""
 
-    def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None, resume_hint: bool = True) -> None:
         self.out = out
         self.err = err
+        # A replay into a throw-away broker (the demo's) cannot be resumed: say nothing about --resume there.
+        self.resume_hint = resume_hint
         self.to_send = 0
         self.last_done = 0
 
@@ -151,5 +153,6 @@ class ReplayPrinter:
             if len(files) > MAX_LISTED_FAILURES:
                 _line(err, f"  ... and {len(files) - MAX_LISTED_FAILURES} more")
         if event.interrupted:
+            hint = "; run again with --resume to continue" if self.resume_hint else ""
             _line(out, f"Interrupted after observation {self.last_done}: {event.delivered} of "
-                       f"{self.to_send} alerts delivered in this run; run again with --resume to continue")
+                       f"{self.to_send} alerts delivered in this run{hint}")
