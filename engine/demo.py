@@ -400,22 +400,11 @@ class _Counting:
         self.thread.join(timeout)
 
 
-def _wait_until_joined(config: ReplayConfig, counting: _Counting, timeout: float = 30.0) -> bool:
-    from confluent_kafka import ConsumerGroupState, KafkaException
-    from confluent_kafka.admin import AdminClient
-    from elasticc_stream.engine.kafka_config import admin_config
-
-    admin = AdminClient(admin_config(config.bootstrap, config.kafka))
-    group = counting.stream.group_id
+def _wait_until_joined(counting: _Counting, timeout: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and counting.thread.is_alive():
-        try:
-            described = admin.describe_consumer_groups([group], request_timeout=5)[group].result(timeout=5)
-        except KafkaException:
-            described = None
-        if described is not None and described.state == ConsumerGroupState.STABLE:
+        if counting.stream.assigned.wait(0.2):
             return True
-        time.sleep(0.2)
     return False
 
 
@@ -440,7 +429,7 @@ def replay_and_count(config: ReplayConfig, on_event: Callable[[object], None], *
     counting.start()
     # Latency is measured from the replay's first alert only once the consumer is in place; otherwise the
     # group join (~3 s on the embedded broker) would be counted as the stream's delay.
-    joined = _wait_until_joined(config, counting)
+    joined = _wait_until_joined(counting)
     if not joined and counting.error is None:
         on_event(Note("demo: the consumer has not joined its group yet; replaying anyway"))
     replayer = Replayer(config, on_event)

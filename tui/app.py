@@ -39,6 +39,9 @@ from textual.binding import Binding, BindingType
 if TYPE_CHECKING:
     from elasticc_stream.engine.replay.config import ReplayConfig
 
+# How long `start=True` waits for the consumer to join its group before replaying anyway.
+START_WAIT_S = 15.0
+
 
 class ElasticcStreamApp(App[int]):
     # Absolute, so that a subclass defined elsewhere (a demo, a test) still finds the stylesheet.
@@ -80,6 +83,8 @@ class ElasticcStreamApp(App[int]):
         self.state = TuiState(clock)
         self.bridge = EngineBridge(self, scrub=self._scrub)
         self._quitting = False
+        # `start=True` waits for the consumer's group join (bounded), so that the join is not shown as latency.
+        self._start_deadline: float | None = None
 
     @property
     def topic_label(self) -> str:
@@ -101,7 +106,7 @@ class ElasticcStreamApp(App[int]):
             return
         self._start_stream()
         if self.start_at_once:
-            self.action_start_replay()
+            self._start_deadline = time.monotonic() + START_WAIT_S
 
     def _start_stream(self) -> None:
         if not self.bootstrap or not self.topic:
@@ -125,6 +130,11 @@ class ElasticcStreamApp(App[int]):
         self.state.log.add("info", f"consuming {self.topic} at {self.bootstrap} from the {self.consume_from} offset")
 
     def _tick(self) -> None:
+        if self._start_deadline is not None and (
+                self.bridge.stream_assigned or not self.bridge.stream_running
+                or time.monotonic() > self._start_deadline):
+            self._start_deadline = None
+            self.action_start_replay()
         self.apply_events(self.bridge.drain())
 
     def apply_events(self, events: Iterable[object]) -> None:

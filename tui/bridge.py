@@ -165,6 +165,12 @@ class EngineBridge:
     # Stream -------------------------------------------------------------------------------------------
 
     @property
+    def stream_assigned(self) -> bool:
+        """The consumer has joined its group and holds partitions: what arrives now is timed fairly."""
+        stream = self._stream
+        return stream is not None and stream.assigned.is_set()
+
+    @property
     def stream_running(self) -> bool:
         worker = self._stream_worker
         return worker is not None and not worker.is_finished

@@ -75,6 +75,9 @@ class AlertStream:
         self._positions: dict[tuple[str, int], int] = {}
         self._last_seen: dict[tuple[str, int], int] = {}  # for the summary; survives rebalances
         self._assigned_at: float | None = None
+        # Set once the group has handed this consumer its partitions: a producer started before that would
+        # count the group join (~3 s on the embedded broker) as stream latency.
+        self.assigned = threading.Event()
         self._alerts = 0
         self._errors = 0
         self._latency = LatencyStats()
@@ -262,6 +265,7 @@ class AlertStream:
 
     def _on_assign(self, consumer, partitions) -> None:
         self._assigned_at = time.monotonic()
+        self.assigned.set()
 
     def _on_revoke(self, consumer, partitions) -> None:
         keys = [(tp.topic, tp.partition) for tp in partitions]
