@@ -37,16 +37,30 @@ def list_topics(bootstrap: str, extra: Mapping[str, str] | None = None, exact: b
     return topics
 
 
-def _watermark_total(bootstrap, topic, partitions, extra) -> int:
+def _watermark_total(bootstrap, topic, partitions, extra, idle: float = 0.5) -> int:
+    """Messages from watermarks, corrected by reading only each partition's last record batch.
+
+    The embedded broker's high watermark is its last batch's base offset + 1, so a batch of several records
+    is undercounted; fetching from that offset returns the whole last batch and so the true end offset.
+    """
     from confluent_kafka import Consumer, TopicPartition
 
-    consumer = Consumer(consumer_config(bootstrap, "elasticc-stream-status", extra))
+    config = consumer_config(bootstrap, "elasticc-stream-status", extra)
+    config.update({"enable.auto.commit": False})
+    consumer = Consumer(config)
     try:
-        total = 0
+        low: dict[int, int] = {}
+        end: dict[int, int] = {}
         for p in partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)
-            total += max(0, high - low)
-        return total
+            low[p], end[p] = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)
+        tail = [TopicPartition(topic, p, end[p] - 1) for p in partitions if end[p] > low[p]]
+        if tail:
+            consumer.assign(tail)
+            while batch := consumer.consume(1000, timeout=idle):
+                for msg in batch:
+                    if msg.error() is None:
+                        end[msg.partition()] = max(end[msg.partition()], msg.offset() + 1)
+        return sum(max(0, end[p] - low[p]) for p in partitions)
     finally:
         consumer.close()
 
