@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import io
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -153,20 +152,11 @@ def main() -> int:
     parser.add_argument("--alerts", type=int, default=ALERTS)
     parser.add_argument("--rounds", type=int, default=ROUNDS)
     args = parser.parse_args()
+    from benchmarks.harness import scratch_and_broker
     from benchmarks.table import print_table
 
-    with tempfile.TemporaryDirectory(prefix="bench-consume-") as tmp:
-        if args.bootstrap:
-            rows = run(Path(tmp), args.bootstrap, args.alerts, args.rounds)
-        else:
-            from elasticc_stream.engine.broker.process import start_broker, stop_broker
-
-            state = Path(tmp) / "broker"
-            info = start_broker(port=0, state_dir=state)
-            try:
-                rows = run(Path(tmp), info.address, args.alerts, args.rounds)
-            finally:
-                stop_broker(state)
+    with scratch_and_broker(args.bootstrap, "bench-consume-") as (tmp, bootstrap):
+        rows = run(tmp, bootstrap, args.alerts, args.rounds)
     print_table(rows)
     return 0
 

@@ -23,7 +23,6 @@ import argparse
 import gzip
 import io
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -156,20 +155,11 @@ def main() -> int:
     parser.add_argument("--nights", type=int, default=NIGHTS, help="nights of the simulation to replay")
     parser.add_argument("--rounds", type=int, default=ROUNDS)
     args = parser.parse_args()
+    from benchmarks.harness import scratch_and_broker
     from benchmarks.table import print_table
 
-    with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
-        if args.bootstrap:
-            rows = run(Path(tmp), args.bootstrap, args.nights, args.rounds)
-        else:
-            from elasticc_stream.engine.broker.process import start_broker, stop_broker
-
-            state = Path(tmp) / "broker"
-            info = start_broker(port=0, state_dir=state)
-            try:
-                rows = run(Path(tmp), info.address, args.nights, args.rounds)
-            finally:
-                stop_broker(state)
+    with scratch_and_broker(args.bootstrap, "bench-replay-") as (tmp, bootstrap):
+        rows = run(tmp, bootstrap, args.nights, args.rounds)
     print_table(rows)
     return 0
 
