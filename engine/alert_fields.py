@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,22 +161,34 @@ def _walk_names(node: Any, named: dict[str, Any]) -> None:
             _walk_names(node.get("items"), named)
 
 
-def jsonable(value: Any) -> Any:
-    """A JSON-ready copy: bytes become base64 text (standard alphabet, padded); all else is unchanged.
-
-    Floats keep their exact value: `json.dumps` writes the shortest repr that reads back to the same double
-    (float32 Avro fields arrive as the double of the float32, so they round-trip too). NaN and infinities
-    are written as NaN / Infinity, which Python's json reads back.
-    """
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
+def _bytes_as_base64(value: Any) -> str:
     if isinstance(value, bytes | bytearray | memoryview):
         return base64.b64encode(bytes(value)).decode("ascii")
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
     return value
 
 
-def to_json(record: dict, *, indent: int | None = None) -> str:
-    """The record as JSON (one line unless `indent`), exact values, bytes as base64."""
-    return json.dumps(jsonable(record), indent=indent, ensure_ascii=False)
+def to_json(value: Any, *, indent: int | None = None) -> str:
+    """Strict JSON (RFC 8259) of a decoded alert, the one convention of `show --json` and `consume --json`.
+
+    Bytes are standard base64 text, padded. Floats are the shortest text that reads back to the same double
+    (float32 fields arrive as the double of the float32, so they round-trip too). NaN and infinities, which
+    strict JSON cannot hold, become the strings "NaN", "Infinity" and "-Infinity".
+    """
+    separators = (",", ":") if indent is None else None
+    try:
+        # The common case needs no copy of the record: only bytes go through `default`.
+        return json.dumps(value, default=_bytes_as_base64, allow_nan=False, ensure_ascii=False,
+                          indent=indent, separators=separators)
+    except ValueError:  # a non-finite float somewhere
+        return json.dumps(_finite(value), default=_bytes_as_base64, allow_nan=False, ensure_ascii=False,
+                          indent=indent, separators=separators)

@@ -177,7 +177,8 @@ def load_schema_file(path: str | Path) -> dict:
     """
     p = Path(path)
     try:
-        head = p.open("rb").read(4)
+        with p.open("rb") as fh:
+            head = fh.read(4)
     except OSError as exc:
         raise UserError(f"cannot read schema {p}: {exc.strerror or exc}") from None
     if head.startswith(GZIP_MAGIC) or head == CONTAINER_MAGIC:
@@ -313,8 +314,11 @@ def _read_exact(data: bytes, parsed_schema: Any) -> tuple[Any, str | None]:
 
 def _explain_failure(data: bytes, auto: bool, failures: list[str]) -> str:
     if data[0] == 0 and len(data) >= 5:
+        # A record whose first field encodes as 0 also starts with a zero byte: name the likely cause, but keep
+        # what each schema said rather than guess.
         schema_id = int.from_bytes(data[1:5], "big")
-        return f"Confluent schema-registry framing (schema id {schema_id}); no registry configured"
+        return (f"looks like Confluent schema-registry framing (schema id {schema_id}); no registry configured; "
+                + ("shipped schemas: " if auto else "schema: ") + "; ".join(failures))
     if data[:1] in (b"{", b"["):
         try:
             json.loads(data)

@@ -32,7 +32,7 @@ from elasticc_stream.tui.bridge import EngineBridge
 from elasticc_stream.tui.screens.help import HelpScreen
 from elasticc_stream.tui.screens.replay import ReplayScreen
 from elasticc_stream.tui.screens.stream import StreamScreen
-from elasticc_stream.tui.state import TuiState
+from elasticc_stream.tui.state import LATENCY_WINDOW, TuiState
 from textual.app import App
 from textual.binding import Binding, BindingType
 
@@ -115,6 +115,7 @@ class ElasticcStreamApp(App[int]):
         from elasticc_stream.engine.consume.stream import ConsumeOptions
 
         options = ConsumeOptions(bootstrap=self.bootstrap, topic=self.topic, start=self.consume_from,
+                                 latency_window=LATENCY_WINDOW,
                                  kafka=self.kafka)
         config = self.replay_config
         prepare = None

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from textual.app import App
     from textual.worker import Worker
 
-QUEUE_SIZE = 20_000
+# A few quarter-second batches at ~6,000 alerts/s; each decoded alert is ~20 KB, so this bounds memory.
+QUEUE_SIZE = 2_000
 TOPIC_POLL_S = 2.0
 METADATA_TIMEOUT_S = 10.0
 
@@ -36,21 +37,6 @@ def _one_line(exc: BaseException) -> str:
     if isinstance(exc, UserError):
         return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _topic_exists(bootstrap: str, topic: str, kafka: dict) -> bool:
-    """Looks the topic up among all topics: a metadata request naming it would make the embedded broker
-    auto-create it with 4 partitions, before the replay creates it with its own count."""
-    from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient
-    from elasticc_stream.engine.errors import UserError
-    from elasticc_stream.engine.kafka_config import admin_config, scrub
-
-    try:
-        topics = AdminClient(admin_config(bootstrap, kafka)).list_topics(timeout=METADATA_TIMEOUT_S).topics
-    except KafkaException as exc:
-        raise UserError(f"no Kafka broker answered at {bootstrap}: {scrub(str(exc), kafka)}") from None
-    return topic in topics
 
 
 class EngineBridge:
@@ -103,12 +89,6 @@ class EngineBridge:
     def replay_running(self) -> bool:
         worker = self._replay_worker
         return worker is not None and not worker.is_finished
-
-    @property
-    def replay_paused(self) -> bool:
-        with self._lock:
-            replayer = self._replayer
-        return bool(replayer is not None and replayer.paused)
 
     def start_replay(self, config: ReplayConfig) -> bool:
         """Start a replay in a thread worker; False if one is already running."""
@@ -217,9 +197,12 @@ class EngineBridge:
 
     def _wait_for_topic(self, options: ConsumeOptions) -> bool:
         """A topic that a replay elsewhere has yet to create is waited for, not an error; False if stopped."""
+        from elasticc_stream.engine.topics import topic_partitions
+
         waiting = False
         while not self._stream_stop.is_set():
-            if _topic_exists(options.bootstrap, options.topic, options.kafka):
+            if topic_partitions(options.bootstrap, options.topic, options.kafka,
+                                timeout=METADATA_TIMEOUT_S) is not None:
                 return True
             if not waiting:
                 waiting = True

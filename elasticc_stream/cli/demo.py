@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from elasticc_stream.cli.common import run_app
+
 DESCRIPTION = """\
 Start an embedded broker on a free port, make (once, then cached) a batch of ELAsTiCC alerts from the
 bundled SNANA simulation and prepare it, then replay it into a topic while watching it arrive: in the
@@ -149,8 +151,8 @@ def _tui(config) -> int:
             self.exit(128 + sig)
 
     app = DemoApp(config, start=True)
-    result = app.run()
+    code = run_app(app)
     if app.signalled is not None:
         print(f"elasticc-stream demo: stopped by {signal.Signals(app.signalled).name}", file=sys.stderr, flush=True)
         return 128 + app.signalled
-    return int(result or 0) if app.return_code in (None, 0) else int(app.return_code)
+    return code

@@ -7,6 +7,7 @@ import sys
 from typing import TextIO
 
 # Plain dataclasses: cheap to import, unlike the runner (confluent-kafka, fastavro).
+from elasticc_stream.cli.common import add_kafka_properties
 from elasticc_stream.engine.replay import events as ev
 
 MAX_LISTED_FAILURES = 50
@@ -34,8 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--partitions", type=str, metavar="N", help="partitions of a topic created here (NPARTITIONS)")
     p.add_argument("--key", choices=("object", "schema", "none"),
                    help="message key: diaObjectId (default), the writer schema as JSON, or none")
-    p.add_argument("-X", dest="properties", action="append", metavar="PROP=VALUE",
-                   help="librdkafka property, repeatable (security.protocol, sasl.username, ...)")
+    add_kafka_properties(p, "the producer")
     p.add_argument("--by-visit", action="store_true", default=None,
                    help="one observation per exposure (alerts sharing midPointTai)")
     p.add_argument("--speed", type=str, metavar="F",

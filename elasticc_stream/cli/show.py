@@ -7,6 +7,8 @@ import os
 import sys
 from typing import Any
 
+from elasticc_stream.cli.common import discard_stdout
+
 DESCRIPTION = (
     "Decode alert files (.avro or .avro.gz; an Avro container with its embedded schema, or schemaless Avro "
     "read with --schema or, without it, with the first shipped ELAsTiCC schema that decodes every byte) and "
@@ -24,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="writer schema for schemaless files (.avsc; named types in sibling .avsc files are found); "
                         "containers always use their embedded schema")
     p.add_argument("--json", action="store_true",
-                   help="print one JSON object per alert per line instead (exact values, bytes as base64); "
+                   help="print one strict JSON object per alert per line instead (exact values, bytes as base64, "
+                        "NaN/Infinity as strings); "
                         "nothing else goes to stdout")
     p.add_argument("--no-plot", action="store_true", help="do not draw the light curve")
     p.add_argument("--width", type=int, metavar="N", help="plot width in columns (default: the terminal's)")
@@ -68,7 +71,7 @@ def _run(args: argparse.Namespace) -> int:
                 _print_alert(where, alert, width, height, color, plot=not args.no_plot)
     except BrokenPipeError:
         # The reader (`| head`) left: stop quietly, and keep Python's exit flush from failing again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        discard_stdout()
         return 0
     if failed:
         print(f"elasticc-stream show: {failed} of {len(args.files)} file(s) could not be decoded",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from elasticc_stream.cli.common import add_kafka_properties, run_app
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -22,8 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--topic", metavar="T", help="topic to watch (overrides the configuration's)")
     p.add_argument("--from", dest="start_from", choices=("earliest", "latest"), default="earliest",
                    help="where the app's new consumer group starts reading (default: earliest)")
-    p.add_argument("-X", dest="properties", action="append", default=[], metavar="PROP=VALUE",
-                   help="librdkafka property for the producer and the consumer (repeatable)")
+    add_kafka_properties(p, "the producer and the consumer")
     p.set_defaults(run=_run)
 
 
@@ -54,5 +55,4 @@ def _run(args: argparse.Namespace) -> int:
     from elasticc_stream.tui.app import ElasticcStreamApp
 
     app = ElasticcStreamApp(config, bootstrap, topic, kafka, start=args.start, consume_from=args.start_from)
-    result = app.run()
-    return int(result or 0) if app.return_code in (None, 0) else int(app.return_code)
+    return run_app(app)

@@ -46,6 +46,7 @@ class ConsumeOptions:
     start: str = "earliest"             # where a group without committed offsets starts
     kafka: dict = field(default_factory=dict)  # librdkafka properties passed through (-X, [kafka])
     connect_timeout: float = 10.0       # seconds to wait for the broker's first answer
+    latency_window: int | None = None   # keep only the last N latencies (a live view); None: all, for a summary
 
 
 class AlertStream:
@@ -80,7 +81,7 @@ class AlertStream:
         self.assigned = threading.Event()
         self._alerts = 0
         self._errors = 0
-        self._latency = LatencyStats()
+        self._latency = LatencyStats(window=options.latency_window)
         self._first_receipt: float | None = None
         self._last_handled: float | None = None
         self._started = 0.0

@@ -52,7 +52,7 @@ class AlertScreen(Screen):
             tree.border_title = "decoded alert"
             tree.border_subtitle = f"schema {self.alert.schema_label}"
             yield tree
-            yield LightCurve(self.alert.record, id="light-curve")
+            yield LightCurve(self.alert.record, color=self.app.color, id="light-curve")
         yield Footer()
 
     def on_mount(self) -> None:
