@@ -17,6 +17,7 @@ from elasticc_stream.engine.decoder import decode, read_alert_file
 from elasticc_stream.engine.errors import UserError
 from elasticc_stream.engine.prepare import AlertIndex, prepare
 from elasticc_stream.engine.prepare.index import INDEX_NAME
+from elasticc_stream.engine.replay.payloads import PayloadReader
 
 from elasticc_stream.cli import prepare as prepare_cli
 
@@ -423,3 +424,77 @@ def test_symlinked_night_folder_is_not_followed(tmp_path: Path) -> None:
     report = prepare(root, jobs=1)
     assert report.alerts == 2 and [e.file for e in report.errors] == ["NITE2"]
     assert (elsewhere / name).read_bytes() == data[:100]
+
+
+# --- regressions ---------------------------------------------------------------------------------------------
+
+
+def test_an_index_loaded_before_a_new_prepare_keeps_reading_its_own_payloads(batch: Path) -> None:
+    prepare(batch, jobs=1)
+    old = AlertIndex.load(batch)
+    expected = [read_alert_file(old.path(e))[0].payload for e in old.entries]
+    assert [old.payload(e) for e in old.entries] == expected
+    # A night with earlier times: every old alert moves to another offset in the new index file.
+    write_tar(batch / "NITE0.tar.gz", night_members(0, 3))
+    assert prepare(batch, jobs=1).index_written
+    new = AlertIndex.load(batch)
+    assert len(new.entries) == 14 and new.entries[3:] != old.entries
+    assert os.fstat(old._fd).st_ino != os.stat(batch / INDEX_NAME).st_ino  # replaced, not rewritten in place
+    reader = PayloadReader(old)  # made after the replacement, as a replay started late would
+    got = list(reader.iter_range(old.entries, 0, len(old.entries)))
+    assert [i for i, _ in got] == list(range(11)) and [p for _, p in got] == expected
+    assert [old.payload(e) for e in old.entries] == expected
+    assert old.read_range(0, sum(len(p) for p in expected)) == b"".join(expected)
+    with pytest.raises(UserError, match="cut short"):
+        old.read_range(sum(len(p) for p in expected), 1)
+    reader.close()
+    old.close()
+    new.close()
+
+
+def test_bad_archive_beside_its_unpacked_night_keeps_the_nights_alerts(batch: Path) -> None:
+    first = prepare(batch, jobs=1)
+    ids = {e.dia_source_id for e in index_of(batch).entries}
+    before = listing(batch / "NITE2")
+    data = (batch / "NITE2.tar.gz").read_bytes()
+    (batch / "NITE2.tar.gz").write_bytes(data[: len(data) // 2])  # replaced by a truncated copy
+    second = prepare(batch, jobs=2)
+    assert second.bad_archives == ["NITE2.tar.gz"] and "truncated" in second.errors[0].reason
+    assert (batch / "bad" / "NITE2.tar.gz").read_bytes() == data[: len(data) // 2]
+    assert listing(batch / "NITE2") == before  # nothing of the earlier unpacking removed
+    assert (second.alerts, second.nights, second.reused, second.validated) == (first.alerts, 2, 11, 0)
+    assert {e.dia_source_id for e in index_of(batch).entries} == ids
+    assert not [p for p in batch.iterdir() if p.name.startswith(".elasticc-prepare")]
+    third = prepare(batch, jobs=1)
+    assert (third.alerts, third.reused, third.validated, third.index_written) == (11, 11, 0, False)
+    assert third.errors == [] and third.bad_archives == []
+
+
+@pytest.mark.parametrize("obstacle", ["folder", "link-outside"])
+def test_an_alert_that_cannot_be_written_into_its_night_is_not_indexed(tmp_path: Path, obstacle: str) -> None:
+    root = tmp_path / "ALERTS"
+    members = night_members(1, 3)
+    name, data = real_alert(77, 60001.5)
+    members.append((f"NITE1/sub/{name}", data))
+    write_tar(root / "NITE1.tar.gz", members)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    outside = elsewhere / name
+    not_ours = real_alert(88, 60001.6)[1]  # a valid alert, outside ALERTS_DIR
+    outside.write_bytes(not_ours)
+    (root / "NITE1").mkdir(parents=True)
+    if obstacle == "folder":
+        (root / "NITE1" / "sub" / name).mkdir(parents=True)
+        reason = "in the way"
+    else:
+        (root / "NITE1" / "sub").symlink_to(elsewhere)
+        reason = "leads outside"
+    report = prepare(root, jobs=1)
+    assert [e.file for e in report.errors] == [f"NITE1/sub/{name}"] and reason in report.errors[0].reason
+    index = index_of(root)
+    assert report.alerts == 3 and 77 not in {e.dia_source_id for e in index.entries}
+    assert all(index.path(e).is_file() for e in index.entries)
+    assert not (root / "gathered" / name).exists()
+    assert outside.read_bytes() == not_ours
+    assert all(os.stat(p).st_ino != os.stat(outside).st_ino for p in (root / "gathered").iterdir())
+    index.close()

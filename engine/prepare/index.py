@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,11 +114,21 @@ class AlertIndex:
         return self.schemas[fp]
 
     def payload(self, entry: IndexEntry) -> bytes:
+        return self._pread(entry.payload_offset, entry.payload_length, f"payload of {entry.file}")
+
+    def read_range(self, offset: int, length: int) -> bytes:
+        """`length` bytes of the payload section from `offset` (as in IndexEntry.payload_offset).
+
+        Read from the descriptor the header came from, so the bytes always belong to this index even
+        when a later prepare has replaced the file since."""
+        return self._pread(offset, length, f"payloads at {offset}+{length}")
+
+    def _pread(self, offset: int, length: int, what: str) -> bytes:
         if self._fd is None:
             raise ValueError(f"{self.index_path}: index closed")
-        data = os.pread(self._fd, entry.payload_length, self.payload_start + entry.payload_offset)
-        if len(data) != entry.payload_length:
-            raise UserError(f"{self.index_path}: payload of {entry.file} is cut short; run prepare again")
+        data = os.pread(self._fd, length, self.payload_start + offset)
+        if len(data) != length:
+            raise UserError(f"{self.index_path}: {what} cut short; run `elasticc-stream prepare` again")
         return data
 
     def record(self, entry: IndexEntry) -> dict:
@@ -183,8 +194,10 @@ def build_header(
     }
 
 
-def write_index(root: Path, header: dict[str, Any], payloads: list[bytes | memoryview]) -> Path:
-    """Write header + payloads to a temporary file, then rename it over the index (atomic)."""
+def write_index(root: Path, header: dict[str, Any], payloads: Iterable[bytes | memoryview]) -> Path:
+    """Write header + payloads to a temporary file, then rename it over the index (atomic).
+
+    `payloads` may be a generator: it is consumed once, in order, while the file is written."""
     raw = json.dumps(header, separators=(",", ":")).encode()
     final = root / INDEX_NAME
     tmp = root / f".{INDEX_NAME}.tmp-{os.getpid()}"

@@ -105,9 +105,12 @@ def run_night(task: NightTask, tick: Callable[[int], None] | None = None) -> Nig
     covered: set[str] = set()
     if task.archive:
         covered = _unpack_night(root, task, result, counter)
-        if result.bad_archive is not None:
+        night_dir = root / task.night
+        if result.bad_archive is not None and (night_dir.is_symlink() or not night_dir.is_dir()):
             counter.flush()
             return result
+        # A bad archive beside a night folder unpacked by an earlier run: its alerts are still there
+        # (this run wrote nothing into it), so they are indexed as if the folder came without archive.
     if task.files is not None:
         todo: list[tuple[str, Stat | None]] = [(rel, None) for rel in task.files]
     else:
@@ -202,8 +205,10 @@ def _unpack_night(root: Path, task: NightTask, result: NightResult, counter: _Ti
         if records is not None:
             keep.append(item.rel)
             good_rels.append((item.rel, records))
-    _commit(staging, night_dir, keep, task, result)
+    committed = _commit(staging, night_dir, keep, task, result)
     for rel, records in good_rels:
+        if rel not in committed:
+            continue  # reported by _commit; what the night folder holds there is not this alert
         path = night_dir / rel
         try:
             result.good.append(GoodFile(rel_to_root(task.night, rel), file_stat(path), records))
@@ -217,10 +222,12 @@ def is_alert_name_rel(rel: str) -> bool:
     return is_alert_name(rel.rsplit("/", 1)[-1])
 
 
-def _commit(staging: Path, night_dir: Path, rels: list[str], task: NightTask, result: NightResult) -> None:
+def _commit(staging: Path, night_dir: Path, rels: list[str], task: NightTask, result: NightResult) -> set[str]:
+    """Move the staged files into the night folder -> the rels now there with the archive's content."""
     if not os.path.lexists(night_dir):
         os.rename(staging, night_dir)
-        return
+        return set(rels)
+    committed: set[str] = set()
     for rel in rels:
         staged, target = staging / rel, night_dir / rel
         src = rel_to_root(task.night, rel)
@@ -232,13 +239,16 @@ def _commit(staging: Path, night_dir: Path, rels: list[str], task: NightTask, re
                 result.problems.append(Problem(src, "a folder of that name is in the way; not written"))
                 continue
             if target.is_file() and not target.is_symlink() and same_content(staged, target):
-                continue  # keep the existing inode, so links into gathered/ stay valid
+                committed.add(rel)  # keep the existing inode, so links into gathered/ stay valid
+                continue
             target.parent.mkdir(parents=True, exist_ok=True)
             # The archive is the authority on its own night folder, as `tar xf` would be.
             os.replace(staged, target)
+            committed.add(rel)
         except OSError as exc:
             result.problems.append(Problem(src, f"cannot write: {exc.strerror or exc}"))
     remove_tree(staging)
+    return committed
 
 
 class _Ticker:

@@ -467,8 +467,9 @@ def _write(
     if previous.header is not None and header == previous.header:
         return  # nothing changed: the index on disk is already this one
     with _OldPayloads(previous) as old:
-        payloads = [p if isinstance(p, bytes) else old.get(*p) for _, _, p in rows]
-        write_index(plan.root, header, payloads)
+        # A generator: reused payloads are copied from the old index one at a time as the new file is
+        # written, never all held in memory at once.
+        write_index(plan.root, header, (p if isinstance(p, bytes) else old.get(*p) for _, _, p in rows))
     report.index_written = True
 
 

@@ -32,6 +32,7 @@ def validate_alert(data: bytes, *, schema: dict | None, source: str) -> tuple[li
 
     Raises InvalidAlert with the decoder's reason, or when a record lacks the fields the index needs.
     """
+    from elasticc_stream.engine.alert_fields import summary
     from elasticc_stream.engine.decoder import DecodeError, decode
 
     try:
@@ -42,23 +43,17 @@ def validate_alert(data: bytes, *, schema: dict | None, source: str) -> tuple[li
     schemas: dict[str, dict] = {}
     for n, alert in enumerate(alerts, 1):
         where = f"record {n}: " if len(alerts) > 1 else ""
-        source_fields = alert.record.get("diaSource")
-        if not isinstance(source_fields, dict):
+        fields = summary(alert.record)
+        if fields.kind != "elasticc":
             raise InvalidAlert(f"{where}not an ELAsTiCC alert (no diaSource; schema {alert.schema_label})")
-        dia_source_id = source_fields.get("diaSourceId")
-        tai = source_fields.get("midPointTai")
-        band = source_fields.get("filterName")
-        if not isinstance(dia_source_id, int) or not isinstance(tai, int | float):
+        if not isinstance(fields.source_id, int) or not isinstance(fields.time, int | float):
             raise InvalidAlert(f"{where}diaSource lacks diaSourceId or midPointTai")
-        dia_object_id = source_fields.get("diaObjectId")
-        if dia_object_id is None and isinstance(alert.record.get("diaObject"), dict):
-            dia_object_id = alert.record["diaObject"].get("diaObjectId")
         records.append(
             GoodRecord(
-                dia_source_id,
-                dia_object_id if isinstance(dia_object_id, int) else None,
-                float(tai),
-                band if isinstance(band, str) else "",
+                fields.source_id,
+                fields.object_id if isinstance(fields.object_id, int) else None,
+                float(fields.time),
+                fields.band if isinstance(fields.band, str) else "",
                 alert.fingerprint,
                 alert.payload,
             )
