@@ -160,9 +160,9 @@ def test_reference_small_stream_lines(kafka_bootstrap: str, topic: str, batch40:
     assert flat == sorted(flat)
     index = AlertIndex.load(batch40)
     assert ranges[0][0] == index.entries[0].mid_point_tai and ranges[2][1] == index.entries[14].mid_point_tai
-    # Starts about one second apart (generous bounds: this checks the schedule, not the machine's speed).
-    gaps = [b - a for a, b in zip(offsets, offsets[1:], strict=False)]
-    assert all(0.7 <= g <= 2.5 for g in gaps), offsets
+    # The schedule is absolute (t0 + k * interval): each start is checked against its own slot, never early
+    # and late by a generous margin (a slow observation shortens the next gap, it does not shift the schedule).
+    assert all(k - 0.05 <= offset <= k + 2.0 for k, offset in enumerate(offsets)), offsets
     messages = drain(kafka_bootstrap, topic, 15)
     assert sorted(source_ids(messages)) == sorted(e.dia_source_id for e in index.entries[:15])
 
@@ -266,6 +266,30 @@ def test_broker_frozen_mid_replay_exactly_once(tmp_path: Path):
 
 
 @pytest.mark.timeout(60)
+def test_dead_address_checked_before_the_external_schema(batch40: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch):
+    import json
+    import socket
+
+    other = tmp_path / "ztf.avsc"  # no alert fits it: the schema check would fail if it came first
+    other.write_text(json.dumps(af.ZTF_SCHEMA))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    loaded: list[AlertIndex] = []
+    real_load = AlertIndex.load.__func__
+
+    def load(cls: type, path: object) -> AlertIndex:
+        loaded.append(real_load(cls, path))
+        return loaded[-1]
+
+    monkeypatch.setattr(AlertIndex, "load", classmethod(load))
+    with pytest.raises(UserError, match=f"^no Kafka broker answered at 127.0.0.1:{port}"):
+        Replayer(config_for(f"127.0.0.1:{port}", "nowhere", batch40, schema=other), Recorder()).run()
+    assert len(loaded) == 1 and loaded[0]._fd is None  # the index is closed even when the run never starts
+
+
+@pytest.mark.timeout(60)
 def test_dead_address_fails_fast_and_clearly(batch40: Path):
     import socket
 
@@ -310,6 +334,78 @@ def test_failed_deliveries_are_reported(tmp_path: Path):
     assert len(failed) == 10 and all(f.file.startswith("alert_") or "/" in f.file for f in failed)
     assert finished.failed_files == [f.file for f in failed]
     assert finished.interrupted  # the broker is gone: the run stops instead of failing every alert slowly
+
+
+@pytest.mark.timeout(120)
+def test_abandon_with_a_frozen_broker_returns_and_counts_nothing_undelivered(tmp_path: Path):
+    # A tiny producer queue: with the broker frozen, produce() meets a full queue (BufferError) at once.
+    data = make_batch(tmp_path / "abandon", 200)
+    address, pid, state = own_broker(tmp_path)
+    try:
+        rec = Recorder()
+        replayer: Replayer
+
+        def on_event(event: object) -> None:
+            rec(event)
+            if isinstance(event, ev.ObservationDelivered) and event.number == 1:
+                os.kill(pid, signal.SIGSTOP)
+                # The default message.timeout.ms (300 s) would outlast the test's timeout: only abandoning ends it.
+                threading.Timer(1.5, replayer.stop, kwargs={"abandon_after": 1.0}).start()
+
+        config = config_for(address, "abandon", data, per_obs=100, observations=-1,
+                            kafka={"queue.buffering.max.messages": "10"})
+        replayer = Replayer(config, on_event)
+        finished = replayer.run()
+        assert finished.interrupted and finished.delivered == 100
+        assert finished.failed >= 1 and finished.sent == finished.delivered + finished.failed
+        failed = rec.of(ev.AlertFailed)
+        assert len(failed) == finished.failed and all("abandoned" in f.reason for f in failed)
+        assert any("giving up" in n.text for n in rec.of(ev.Note))
+
+        os.kill(pid, signal.SIGCONT)
+        # The checkpoint covers the delivered alerts only: a resume sends all the others.
+        resumed = Replayer(config_for(address, "abandon", data, per_obs=100, observations=-1, resume=True),
+                           Recorder()).run()
+        assert (resumed.sent, resumed.delivered, resumed.failed) == (100, 100, 0)
+        index = AlertIndex.load(data)
+        ids = Counter(source_ids(drain(address, "abandon", 200)))
+        # Every alert arrived; those of observation 1 exactly once. An alert abandoned in flight may have been
+        # written by the broker after all (the one case where a resume can repeat an alert).
+        assert set(ids) == {e.dia_source_id for e in index.entries}
+        assert all(ids[e.dia_source_id] == 1 for e in index.entries[:100])
+    finally:
+        stop_own_broker(pid, state)
+
+
+def test_abandon_without_anything_pending_is_a_plain_stop(kafka_bootstrap: str, topic: str, batch40: Path):
+    replayer: Replayer
+
+    def on_event(event: object) -> None:
+        if isinstance(event, ev.ObservationDelivered):
+            replayer.abandon()
+
+    replayer = Replayer(config_for(kafka_bootstrap, topic, batch40, per_obs=10, observations=-1), on_event)
+    finished = replayer.run()
+    assert (finished.sent, finished.delivered, finished.failed, finished.interrupted) == (10, 10, 0, True)
+
+
+def test_consume_and_replay_read_a_conf_by_the_same_rule(kafka_bootstrap: str, topic: str, batch40: Path,
+                                                         tmp_path: Path):
+    # KAFKA_IPPORT cannot be evaluated (unset variable) but --bootstrap replaces it: both commands accept the file.
+    conf = tmp_path / "unset.conf"
+    conf.write_text('KAFKA_IPPORT="localhost:${ELASTICC_TEST_UNSET_PORT}"\n'
+                    f"KAFKA_TOPIC={topic}\nFINK_DATA_SIM={batch40}\nNALERTS_PER_OBS=5\nNOBSERVATIONS=1\n"
+                    "TIME_INTERVAL=0\n")
+    assert "ELASTICC_TEST_UNSET_PORT" not in os.environ
+    replayed = run_cli("replay", "-c", str(conf), "--bootstrap", kafka_bootstrap)
+    assert replayed.returncode == 0, replayed.stderr
+    consumed = run_cli("consume", "-c", str(conf), "--bootstrap", kafka_bootstrap, "--max", "5", "--timeout", "60")
+    assert consumed.returncode == 0, consumed.stderr
+    # Without the flag, both name the line that cannot be evaluated.
+    for command in ("replay", "consume"):
+        done = run_cli(command, "-c", str(conf))
+        assert done.returncode == 1
+        assert f"{conf}:1: variable ELASTICC_TEST_UNSET_PORT is not set" in done.stderr, done.stderr
 
 
 # -- resume --------------------------------------------------------------------------------------------------
@@ -382,7 +478,9 @@ def test_ctrl_c_stops_cleanly_then_resume_from_the_command_line(kafka_bootstrap:
     import subprocess
 
     args = ["replay", "--bootstrap", kafka_bootstrap, "--topic", topic, "--data", str(batch40), "--per-obs", "8",
-            "--observations", "-1", "--interval", "1"]
+            "--observations", "-1", "--interval", "5"]
+    # SIGINT must arrive before observation 2 starts: a long interval leaves the time (and costs none:
+    # stopping interrupts the wait).
     proc = subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines = []
     assert proc.stdout is not None
@@ -437,12 +535,22 @@ def test_schemaless_2023_format_with_external_schema(kafka_bootstrap: str, topic
     assert len(set(source_ids(messages, schema))) == 20
 
 
-def test_external_schema_reencodes_2022_alerts(kafka_bootstrap: str, topic: str, batch40: Path):
+def test_external_schema_reencodes_2022_alerts(kafka_bootstrap: str, topic: str, batch40: Path,
+                                               monkeypatch: pytest.MonkeyPatch):
     from elasticc_stream.engine.decoder import load_schema_file
 
-    finished = Replayer(config_for(kafka_bootstrap, topic, batch40, per_obs=40, observations=1, schema=V0_9_1),
+    decoded: list[int] = []
+    real_record = AlertIndex.record
+
+    def record(self: AlertIndex, entry: object) -> dict:
+        decoded.append(entry.dia_source_id)  # type: ignore[attr-defined]
+        return real_record(self, entry)
+
+    monkeypatch.setattr(AlertIndex, "record", record)
+    finished = Replayer(config_for(kafka_bootstrap, topic, batch40, per_obs=20, observations=-1, schema=V0_9_1),
                         Recorder()).run()
     assert finished.delivered == 40
+    assert sorted(Counter(decoded).values()) == [1] * 40  # each alert decoded once: the check's bytes are sent
     schema = load_schema_file(V0_9_1)
     messages = drain(kafka_bootstrap, topic, 40)
     assert sorted(source_ids(messages, schema)) == sorted(e.dia_source_id for e in AlertIndex.load(batch40).entries)

@@ -232,6 +232,64 @@ def test_load_kafka_settings_both_formats(tmp_path: Path):
     assert load_kafka_settings(conf) == ("h:2", "t2", {})
 
 
+def test_kafka_settings_skip_what_a_flag_replaces(tmp_path: Path, data_dir: Path):
+    # Same rule as replay -c: a value that a flag replaces is not evaluated (nor checked).
+    conf = write(tmp_path / "a.conf", f'KAFKA_IPPORT="localhost:${{KAFKA_PORT}}"\nKAFKA_TOPIC="bad topic"\n'
+                                      f"FINK_DATA_SIM={data_dir}\n")
+    with pytest.raises(UserError, match=rf"^{conf}:1: variable KAFKA_PORT is not set"):
+        load_kafka_settings(conf, env={})
+    with pytest.raises(UserError, match=rf"^{conf}:2: KAFKA_TOPIC 'bad topic' is not a valid"):
+        load_kafka_settings(conf, {"bootstrap"}, env={})
+    assert load_kafka_settings(conf, {"bootstrap", "topic"}, env={}) == (None, None, {})
+    replay = load_replay_config(conf, {"bootstrap": "h:1", "topic": "t"}, env={})
+    assert (replay.bootstrap, replay.topic) == ("h:1", "t")
+    toml = write(tmp_path / "a.toml", f'bootstrap = "no port"\ntopic = "t"\ndata = "{data_dir}"\n')
+    with pytest.raises(UserError, match=rf"^{toml}:1: bootstrap must be host:port"):
+        load_kafka_settings(toml)
+    assert load_kafka_settings(toml, {"bootstrap"}) == (None, "t", {})
+    assert load_replay_config(toml, {"bootstrap": "h:2"}).bootstrap == "h:2"
+
+
+def test_validated_converts_values_built_in_code(data_dir: Path):
+    config = ReplayConfig(" h:1 ", "t", str(data_dir), per_obs="5", observations="-1",  # type: ignore[arg-type]
+                          interval="0.5", partitions="2", key="Schema", speed="2",  # type: ignore[arg-type]
+                          schema=str(data_dir)).validated()  # type: ignore[arg-type]
+    assert (config.bootstrap, config.per_obs, config.observations, config.interval, config.partitions) == (
+        "h:1", 5, -1, 0.5, 2)
+    assert (config.key, config.speed, config.data, config.schema) == ("schema", 2.0, data_dir, data_dir)
+    with pytest.raises(UserError, match="interval must be a number"):
+        ReplayConfig("h:1", "t", data_dir, interval="soon").validated()  # type: ignore[arg-type]
+
+
+def test_checkpoint_writer_survives_any_error(tmp_path: Path, data_dir: Path):
+    import threading
+
+    from elasticc_stream.engine.replay.checkpoint import CheckpointWriter
+
+    tried = threading.Event()
+
+    class Flaky(Checkpoint):
+        def save(self, state: CheckpointState) -> None:
+            try:
+                if state.done == 1:
+                    raise TypeError("not serialisable")
+                super().save(state)
+            finally:
+                tried.set()
+
+    ck = Flaky(tmp_path / "c.json", "t", "h:1", data_dir)
+    problems: list[str] = []
+    writer = CheckpointWriter(ck, problems.append)
+    writer.submit(CheckpointState(done=1))
+    assert tried.wait(10)
+    writer.submit(CheckpointState(done=2))
+    writer.close()
+    assert len(problems) == 1 and "TypeError: not serialisable" in problems[0]
+    assert isinstance(writer.error, TypeError)
+    state = ck.load()
+    assert state is not None and state.done == 2  # a later checkpoint is still written
+
+
 def test_shipped_examples_parse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.chdir(REPO)
     for name in ("elasticc_replay.conf", "elasticc_replay.toml"):

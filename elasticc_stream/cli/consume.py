@@ -76,7 +76,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.config:
         from elasticc_stream.engine.config.settings import load_kafka_settings
 
-        conf_bootstrap, conf_topic, props = load_kafka_settings(args.config)
+        # Same rule as replay -c: a key that a flag replaces is not read from the file at all.
+        given = {name for name, value in (("bootstrap", bootstrap), ("topic", topic)) if value}
+        conf_bootstrap, conf_topic, props = load_kafka_settings(args.config, overridden=given)
         bootstrap = bootstrap or conf_bootstrap
         topic = topic or conf_topic
     if not bootstrap:

@@ -73,6 +73,9 @@ class Checkpoint:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as out:
                 json.dump(payload, out)
+                out.flush()
+                # On disk before the rename: after a power cut the rename must not point at an empty file.
+                os.fsync(out.fileno())
             os.replace(tmp, self.path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -90,6 +93,7 @@ class CheckpointWriter:
         self._pending: CheckpointState | None = None
         self._closed = False
         self._failed = False
+        self.error: BaseException | None = None  # the last save that failed, if any (reported via on_error)
         self._thread = threading.Thread(target=self._loop, name="replay-checkpoint", daemon=True)
         self._thread.start()
 
@@ -100,6 +104,7 @@ class CheckpointWriter:
             self._cond.notify_all()
 
     def close(self) -> None:
+        """Wait until the last state submitted is saved (or its save failed: see `error`)."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
@@ -115,8 +120,11 @@ class CheckpointWriter:
                     return
             try:
                 self.checkpoint.save(state)
-            except OSError as exc:
-                if not self._failed:  # say it once; the replay itself goes on
+            except Exception as exc:  # anything: a dead writer thread would lose every later save
+                self.error = exc
+                if not self._failed:  # say it once; the replay itself goes on, later saves are still tried
                     self._failed = True
-                    self._on_error(f"cannot write the replay checkpoint {self.checkpoint.path}: "
-                                   f"{exc.strerror or exc}")
+                    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{exc}"
+                    if not isinstance(exc, OSError):
+                        reason = f"{type(exc).__name__}: {reason}"
+                    self._on_error(f"cannot write the replay checkpoint {self.checkpoint.path}: {reason}")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from elasticc_stream.engine.config.settings import is_toml
+from elasticc_stream.engine.config.settings import is_toml, shell_setting
 from elasticc_stream.engine.config.shell_conf import ShellConf, read_shell_conf
 from elasticc_stream.engine.config.toml_conf import TomlConf, read_toml_conf, string_table
 from elasticc_stream.engine.config.values import as_bool, as_float, as_int, check_bootstrap, check_topic
@@ -64,19 +64,33 @@ class ReplayConfig:
     notes: list[str] = field(default_factory=list)
 
     def validated(self) -> ReplayConfig:
-        """Check every value (for configs built in code, e.g. by the TUI); raise UserError."""
+        """Check and convert every value (for configs built in code, e.g. by the TUI); raise UserError.
+
+        Returns a copy whose fields have their proper types ("5" -> 5, "data" -> Path), so what passed the
+        check cannot fail later.
+        """
         where = self.source or "replay settings"
-        check_bootstrap(self.bootstrap, where, "bootstrap")
-        check_topic(self.topic, where, "topic")
-        as_int(self.per_obs, where, "per_obs", minimum=1)
-        as_int(self.observations, where, "observations", minimum=1, allow=(-1,))
-        as_float(self.interval, where, "interval", minimum=0)
-        as_int(self.partitions, where, "partitions", minimum=1)
-        if self.key not in KEY_MODES:
+        key = str(self.key).strip().lower()
+        if key not in KEY_MODES:
             raise UserError(f"{where}: key must be one of {', '.join(KEY_MODES)}, got {self.key!r}")
-        if self.speed is not None:
-            as_float(self.speed, where, "speed", minimum=0, strict=True)
-        return self
+        return replace(
+            self,
+            key=key,
+            bootstrap=check_bootstrap(str(self.bootstrap), where, "bootstrap"),
+            topic=check_topic(str(self.topic), where, "topic"),
+            data=Path(self.data),
+            per_obs=as_int(self.per_obs, where, "per_obs", minimum=1),
+            observations=as_int(self.observations, where, "observations", minimum=1, allow=(-1,)),
+            interval=as_float(self.interval, where, "interval", minimum=0),
+            schema=None if self.schema is None else Path(self.schema),
+            partitions=as_int(self.partitions, where, "partitions", minimum=1),
+            by_visit=as_bool(self.by_visit, where, "by_visit"),
+            speed=None if self.speed is None else as_float(self.speed, where, "speed", minimum=0, strict=True),
+            resume=as_bool(self.resume, where, "resume"),
+            checkpoint=None if self.checkpoint is None else Path(self.checkpoint),
+            kafka=dict(self.kafka),
+            notes=list(self.notes),
+        )
 
 
 def load_replay_config(path: str | Path | None = None, overrides: Mapping[str, object] | None = None,
@@ -91,10 +105,11 @@ def load_replay_config(path: str | Path | None = None, overrides: Mapping[str, o
     notes: list[str] = []
     source = str(path) if path is not None else ""
     if path is not None:
+        # One rule for every command (see engine.config.settings): a key a flag replaces is not read at all.
+        given = {name for name, value in (overrides or {}).items() if value is not None}
         if is_toml(path):
-            _from_toml(read_toml_conf(path), values, where, labels, notes)
+            _from_toml(read_toml_conf(path), values, where, labels, notes, given)
         else:
-            given = {name for name, value in (overrides or {}).items() if value is not None}
             _from_shell(read_shell_conf(path, env), values, where, labels, notes, given)
     for name, value in (overrides or {}).items():
         if value is None or name not in FLAGS:
@@ -174,17 +189,15 @@ def _from_shell(conf: ShellConf, values: dict[str, object], where: dict[str, str
             if key not in CONF_HELPERS:
                 notes.append(f"ignored key {key} at {here}")
             continue
-        if name in given:
-            continue  # a flag replaces it: a line that cannot be evaluated (unset variable) does not matter
-        raw = item.get()
-        if name in ("bootstrap", "topic", "data") and not raw.strip():
-            continue  # the reference's own file ships KAFKA_IPPORT="": unset, a flag must give it
-        values[name] = _check(name, raw, here, key)
+        got = shell_setting(conf, key, replaced=name in given, blank_is_unset=name in ("bootstrap", "topic", "data"))
+        if got is None:
+            continue
+        values[name] = _check(name, got[0], here, key)
         where[name], labels[name] = here, key
 
 
 def _from_toml(conf: TomlConf, values: dict[str, object], where: dict[str, str], labels: dict[str, str],
-               notes: list[str]) -> None:
+               notes: list[str], given: set[str]) -> None:
     for key, value in conf.data.items():
         here = conf.where(key)
         if key == "kafka":
@@ -192,6 +205,8 @@ def _from_toml(conf: TomlConf, values: dict[str, object], where: dict[str, str],
             continue
         if key not in TOML_KEYS:
             notes.append(f"ignored key {key} at {here}")
+            continue
+        if key in given:
             continue
         if isinstance(value, dict | list):
             raise UserError(f"{here}: {key} must be a single value")

@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -51,6 +51,10 @@ INDEX_FIELDS = {
 # Delivery errors that mean the broker is gone for good (after librdkafka's own retries): stop, don't grind on.
 _FATAL_DELIVERY = {"_MSG_TIMED_OUT", "_TRANSPORT", "_ALL_BROKERS_DOWN", "_TIMED_OUT", "_FATAL"}
 _ERROR_NOTE_EVERY_S = 10.0
+# After abandoning, how long purged alerts may take to get their (failed) reports before being given up.
+PURGE_GRACE_S = 2.0
+_PURGED = {"_PURGE_QUEUE": "abandoned before the broker took it",
+           "_PURGE_INFLIGHT": "abandoned while in flight: the broker never confirmed it"}
 
 _kafka_log = logging.getLogger("elasticc_stream.replay.kafka")
 # librdkafka logs through this logger instead of writing to stderr; -v can route it somewhere visible.
@@ -58,13 +62,23 @@ _kafka_log.addHandler(logging.NullHandler())
 
 
 class Replayer:
-    """Runs one replay; `run()` blocks (call it from a worker thread), the other methods are thread-safe."""
+    """Runs one replay; `run()` blocks (call it from a worker thread), the other methods are thread-safe.
+
+    Stopping: `stop()` stops handing alerts over and waits for the delivery report of every alert already
+    handed to the producer, which with a frozen broker can take librdkafka's message.timeout.ms (300 s by
+    default). A caller that cannot wait that long (the TUI quitting) uses `stop(abandon_after=S)` or, after
+    its own bounded wait, `abandon()`: the alerts still waiting for the broker are purged from the producer
+    and reported as not delivered (AlertFailed, counted in ReplayFinished.failed, never in delivered), and
+    the checkpoint covers only the delivered ones, so `--resume` sends the rest again. An alert purged while
+    in flight may nevertheless have been written by the broker: a later --resume may then repeat it.
+    """
 
     def __init__(self, config: ReplayConfig, on_event: Callable[[ReplayEvent], None]) -> None:
         self.config = config
         self._emit = on_event
         self._cond = threading.Condition()
         self._stopping = False
+        self._abandon_at: float | None = None  # monotonic time after which undelivered alerts are given up
         self._paused_at: float | None = None
         self._shift = 0.0  # seconds the schedule moved because of pauses
         self._last_error_note = 0.0
@@ -88,41 +102,69 @@ class Replayer:
                 self._paused_at = None
             self._cond.notify_all()
 
-    def stop(self) -> None:
-        """Stop handing alerts over; what was handed over is still flushed and counted."""
+    def stop(self, abandon_after: float | None = None) -> None:
+        """Stop handing alerts over; what was handed over is still flushed and counted.
+
+        `abandon_after`: seconds from now after which alerts still without a delivery report are given up
+        (see `abandon()`); None waits for every report. A later call can only bring the deadline closer.
+        """
         with self._cond:
             self._stopping = True
+            if abandon_after is not None:
+                deadline = time.monotonic() + max(0.0, abandon_after)
+                if self._abandon_at is None or deadline < self._abandon_at:
+                    self._abandon_at = deadline
             self._cond.notify_all()
+
+    def abandon(self) -> None:
+        """Stop now and give up the alerts the broker has not confirmed: `run()` returns within seconds even
+        if the broker is frozen; those alerts are reported as not delivered and left out of the checkpoint."""
+        self.stop(abandon_after=0.0)
+
+    def _abandon_due(self) -> bool:
+        at = self._abandon_at
+        return at is not None and time.monotonic() >= at
 
     # -- the run -----------------------------------------------------------------------------------
     def run(self) -> ReplayFinished:
         """Plan, check, send. Raises UserError for anything wrong before the first alert is sent."""
         job, notes = self._prepare()
-        self._emit(ReplayPlanned(path=str(self.config.data), available=job.plan.available, to_send=job.to_send,
-                                 per_obs=job.plan.per_obs if self.config.by_visit else self.config.per_obs,
-                                 observations=len(job.plan.observations), interval=self.config.interval,
-                                 topic=self.config.topic, bootstrap=self.config.bootstrap,
-                                 partitions=self.config.partitions, display_field=self.config.display_field,
-                                 notes=notes))
-        problems: list[str] = []  # from the writer thread; reported from this one
-        writer = CheckpointWriter(job.checkpoint, problems.append)
-        reader = PayloadReader(job.index)
+        config = self.config
         try:
-            if not self.config.resume:
-                writer.submit(CheckpointState())
-            finished = self._send(job, writer, reader)
+            self._emit(ReplayPlanned(path=str(config.data), available=job.plan.available, to_send=job.to_send,
+                                     per_obs=job.plan.per_obs if config.by_visit else config.per_obs,
+                                     observations=len(job.plan.observations), interval=config.interval,
+                                     topic=config.topic, bootstrap=config.bootstrap,
+                                     partitions=config.partitions, display_field=config.display_field,
+                                     notes=notes))
+            problems: list[str] = []  # from the writer thread; reported from this one
+            writer = CheckpointWriter(job.checkpoint, problems.append)
+            reader = PayloadReader(job.index)
+            try:
+                if not config.resume:
+                    writer.submit(CheckpointState())
+                finished = self._send(job, writer, reader)
+            finally:
+                writer.close()
+                reader.close()
         finally:
-            writer.close()
-            reader.close()
+            job.index.close()
         for text in problems:
             self._emit(Note(text))
         self._emit(finished)
         return finished
 
     def _prepare(self) -> tuple[_Job, list[str]]:
-        """Everything that can fail before sending: settings, index, plan, checkpoint, schema, broker, topic."""
-        config = self.config.validated()
+        """Everything that can fail before sending: settings, index, plan, checkpoint, broker, schema, topic."""
+        config = self.config = self.config.validated()
         index = _load_index(config, self._emit)
+        try:
+            return self._prepare_with(config, index)
+        except BaseException:
+            index.close()
+            raise
+
+    def _prepare_with(self, config: ReplayConfig, index: Any) -> tuple[_Job, list[str]]:
         entries = index.entries
         plan = plan_replay(entries, per_obs=config.per_obs, observations=config.observations,
                            interval=config.interval, by_visit=config.by_visit, speed=config.speed,
@@ -138,7 +180,6 @@ class Replayer:
         skip = frozenset(state.beyond)
         first = entries[plan.observations[0].start] if plan.observations else None
         display = _display_reader(index, config, first)
-        encode = _external_encoder(index, config, plan, skip)
         key_of = _key_function(index, config)
 
         from confluent_kafka import Producer
@@ -150,13 +191,21 @@ class Replayer:
             producer = Producer(props)
         except Exception as exc:  # KafkaException, or ValueError/TypeError for a bad -X property
             raise UserError(f"cannot configure the Kafka producer: {scrub(str(exc), config.kafka)}") from None
-        _check_reachable(producer, config)
-        topic_note = ensure_topic(config.bootstrap, config.topic, config.partitions, config.kafka,
-                                  timeout=METADATA_TIMEOUT_S)
+        try:
+            # The broker first: a dead address must fail fast, not after checking every alert against a schema.
+            _check_reachable(producer, config)
+            encoded = _external_encoded(index, config, plan, skip)
+            topic_note = ensure_topic(config.bootstrap, config.topic, config.partitions, config.kafka,
+                                      timeout=METADATA_TIMEOUT_S)
+        except BaseException:
+            # Nothing was produced; don't leave the client's threads retrying a broker nobody will use.
+            producer.purge(in_queue=True, in_flight=True, blocking=False)
+            producer.flush(0)
+            raise
         if topic_note:
             notes.append(topic_note)
         job = _Job(index=index, plan=plan, to_send=plan.to_send - _in_plan(plan, state.beyond), skip=skip,
-                   state=state, checkpoint=checkpoint, producer=producer, display=display, encode=encode,
+                   state=state, checkpoint=checkpoint, producer=producer, display=display, encoded=encoded,
                    key_of=key_of)
         return job, notes
 
@@ -166,7 +215,7 @@ class Replayer:
         topic = config.topic
         producer = job.producer
         produce = producer.produce
-        plan, skip, display, encode, key_of = job.plan, job.skip, job.display, job.encode, job.key_of
+        plan, skip, display, encoded, key_of = job.plan, job.skip, job.display, job.encoded, job.key_of
         state = job.state
         flags = bytearray(len(entries))  # 1 = delivered (in this run or, per the checkpoint, before)
         flags[: state.done] = b"\x01" * state.done
@@ -178,9 +227,15 @@ class Replayer:
         observations_done = 0
         interrupted = False
         current = (0, 0)  # the observation being sent, for the checkpoint after a Ctrl-C
+        handed = 0  # its alerts before this index were handed over (or skipped)
 
         def outstanding() -> int:
             return sent - tally.delivered - len(tally.failures)
+
+        def flush(start: int, stop: int) -> None:
+            if not self._flush(producer, outstanding):
+                # Abandoned and some alerts still have no report: they count as not delivered.
+                tally.give_up(i for i in range(start, stop) if i not in skip and not flags[i])
 
         t0 = time.time()
         m0 = time.monotonic()
@@ -195,10 +250,10 @@ class Replayer:
                 before_delivered, before_failed = tally.delivered, len(tally.failures)
                 current = (obs.start, obs.stop)
                 first = last = None
-                if encode is None:
-                    values = reader.iter_range(entries, obs.start, obs.stop)
-                else:
-                    values = ((i, b"") for i in range(obs.start, obs.stop))
+                handed = obs.start
+                values = reader.iter_range(entries, obs.start, obs.stop)
+                if encoded is not None:
+                    values = _with_encoded(values, encoded)
                 for i, value in values:
                     if self._stopping:
                         interrupted = True
@@ -206,16 +261,21 @@ class Replayer:
                     if skip and i in skip:
                         continue
                     entry = entries[i]
-                    if encode is not None:
-                        value = encode(entry)
                     key = key_of(entry)
                     while True:
                         try:
                             produce(topic, value, key, on_delivery=partial(report, i))
                             break
                         except BufferError:
-                            # librdkafka's queue is full (the broker stalls): serve reports, then retry.
+                            # librdkafka's queue is full (the broker stalls): serve reports, then retry,
+                            # unless asked to stop: then this alert is not handed over at all.
+                            if self._stopping:
+                                interrupted = True
+                                break
                             producer.poll(0.1)
+                    if interrupted:
+                        break
+                    handed = i + 1
                     sent += 1
                     if first is None:
                         first = entry
@@ -223,7 +283,7 @@ class Replayer:
                 if interrupted and outstanding():
                     self._emit(Note(f"stopping: waiting for the {outstanding()} alerts already handed to "
                                     "the producer"))
-                self._flush(producer, outstanding)
+                flush(obs.start, handed)
                 for _i, file, reason in tally.failures[before_failed:]:
                     self._emit(AlertFailed(file, reason))
                 state = _advance(state, flags, obs.start, obs.stop, entries)
@@ -243,7 +303,7 @@ class Replayer:
         except KeyboardInterrupt:
             # run() on the main thread: same as stop(); what was handed over is still flushed.
             interrupted = True
-            self._flush(producer, outstanding)
+            flush(current[0], handed)
             state = _advance(state, flags, *current, entries)
             writer.submit(state)
         if not interrupted and tally.fatal is None and not tally.failures:
@@ -254,10 +314,23 @@ class Replayer:
             failed_files=[f for _, f, _ in tally.failures], observations=observations_done,
             seconds=time.time() - t0, interrupted=interrupted or tally.fatal is not None)
 
-    def _flush(self, producer: Any, outstanding: Callable[[], int]) -> None:
-        """Wait until every alert handed over has a delivery report (librdkafka retries meanwhile)."""
+    def _flush(self, producer: Any, outstanding: Callable[[], int]) -> bool:
+        """Wait until every alert handed over has a delivery report (librdkafka retries meanwhile).
+
+        Once abandoning is due, purge the producer (each purged alert gets a failed report) and wait at most
+        PURGE_GRACE_S more; False if some alerts still have no report then.
+        """
+        purged_at: float | None = None
         while outstanding() > 0:
-            producer.flush(0.5)
+            if purged_at is None and self._abandon_due():
+                self._emit(Note(f"stopping: giving up the {outstanding()} alerts the broker has not confirmed; "
+                                "they count as not delivered"))
+                producer.purge(in_queue=True, in_flight=True, blocking=False)
+                purged_at = time.monotonic()
+            elif purged_at is not None and time.monotonic() - purged_at > PURGE_GRACE_S:
+                return False
+            producer.flush(0.5 if purged_at is None else 0.1)
+        return True
 
     def _wait_until(self, deadline: float) -> bool:
         """Sleep until `deadline` (monotonic, before pause shifts); False if stopped first."""
@@ -294,7 +367,7 @@ class _Job:
     checkpoint: Checkpoint
     producer: Any
     display: Callable[[Any], object] | None
-    encode: Callable[[Any], bytes] | None
+    encoded: dict[int, bytes] | None  # EXTERNAL_SCHEMA: index -> bytes re-encoded by the up-front check
     key_of: Callable[[Any], bytes | None]
 
 
@@ -344,16 +417,28 @@ class _Tally:
         self.delivered = 0
         self.failures: list[tuple[int, str, str]] = []   # (index, file, reason)
         self.fatal: str | None = None
+        self.given_up: set[int] = set()
 
     def report(self, i: int, err: Any, _msg: Any) -> None:
+        if self.given_up and i in self.given_up:
+            return  # already counted as not delivered
         if err is None:
             self.flags[i] = 1
             self.delivered += 1
             return
-        reason = scrub(str(err.str()), self.kafka)
+        name = err.name()
+        reason = _PURGED.get(name) or scrub(str(err.str()), self.kafka)
         self.failures.append((i, self.entries[i].file, reason))
-        if err.name() in _FATAL_DELIVERY or err.fatal():
+        if name in _FATAL_DELIVERY or err.fatal():
             self.fatal = reason
+
+    def give_up(self, indexes: Iterable[int]) -> None:
+        """Handed-over alerts without any delivery report (an abandoned stop): not delivered."""
+        failed = {i for i, _, _ in self.failures}
+        for i in indexes:
+            if i not in failed and i not in self.given_up:
+                self.given_up.add(i)
+                self.failures.append((i, self.entries[i].file, "abandoned: no delivery report from the broker"))
 
 
 def _advance(state: CheckpointState, flags: bytearray, start: int, stop: int, entries: list[Any]) -> CheckpointState:
@@ -396,41 +481,39 @@ def _display_reader(index: Any, config: ReplayConfig, first: Any) -> Callable[[A
     return lambda entry: display_value(index.record(entry), path)
 
 
-def _external_encoder(index: Any, config: ReplayConfig, plan: ReplayPlan,
-                      skip: frozenset[int]) -> Callable[[Any], bytes] | None:
-    """With EXTERNAL_SCHEMA, check up front that every alert to send fits it; return the encoder."""
+def _external_encoded(index: Any, config: ReplayConfig, plan: ReplayPlan,
+                      skip: frozenset[int]) -> dict[int, bytes] | None:
+    """With EXTERNAL_SCHEMA, encode up front every alert to send that was not prepared with it.
+
+    Encoding is the check (an alert that does not fit stops the run, naming its file) and its result is
+    what is sent: each alert is decoded and encoded once. None when no alert needs re-encoding.
+    """
     if config.schema is None:
         return None
-    import fastavro.validation
-    from elasticc_stream.engine.decoder import encode_schemaless, fingerprint, load_schema_file, parsed
+    from elasticc_stream.engine.decoder import encode_schemaless, fingerprint, load_schema_file
 
     schema = load_schema_file(config.schema)
     fp = fingerprint(schema)
     entries = index.entries
-    if all(entries[i].schema_fp == fp for o in plan.observations for i in range(o.start, o.stop)):
-        return None  # prepared with this very schema: the stored bytes are already its encoding
-    parsed_schema = parsed(schema)
+    encoded: dict[int, bytes] = {}
     for obs in plan.observations:
         for i in range(obs.start, obs.stop):
             entry = entries[i]
             if i in skip or entry.schema_fp == fp:
-                continue
-            record = index.record(entry)
-            problem = None
+                continue  # prepared with this very schema: the stored bytes are already its encoding
             try:
-                fastavro.validation.validate(record, parsed_schema, raise_errors=True)
-                encode_schemaless(record, schema)
-            except Exception as exc:  # ValidationError or ValueError: one line either way
+                encoded[i] = encode_schemaless(index.record(entry), schema)
+            except ValueError as exc:
                 problem = " ".join(str(exc).split())[:300]
-            if problem is not None:
-                raise UserError(f"{index.path(entry)}: does not fit EXTERNAL_SCHEMA {config.schema}: {problem}")
+                raise UserError(f"{index.path(entry)}: does not fit EXTERNAL_SCHEMA {config.schema}: "
+                                f"{problem}") from None
+    return encoded or None
 
-    def encode(entry: Any) -> bytes:
-        if entry.schema_fp == fp:
-            return index.payload(entry)
-        return encode_schemaless(index.record(entry), schema)
 
-    return encode
+def _with_encoded(values: Iterator[tuple[int, bytes]], encoded: dict[int, bytes]) -> Iterator[tuple[int, bytes]]:
+    """The re-encoded bytes instead of the stored ones; each is dropped once handed over."""
+    for i, stored in values:
+        yield i, encoded.pop(i, stored)
 
 
 def _key_function(index: Any, config: ReplayConfig) -> Callable[[Any], bytes | None]:
