@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 # A few quarter-second batches at ~6,000 alerts/s; each decoded alert is ~20 KB, so this bounds memory.
 QUEUE_SIZE = 2_000
 TOPIC_POLL_S = 2.0
+ABANDON_AFTER_S = 5.0
 METADATA_TIMEOUT_S = 10.0
 
 
@@ -227,7 +228,15 @@ class EngineBridge:
         self.stop_stream()
 
     async def shutdown(self, timeout: float = 15.0) -> list[str]:
-        """Stop both workers and wait for their threads to end; returns the names of any that did not."""
+        """Stop both workers and wait for their threads to end; returns the names of any that did not.
+
+        Quitting must not hang on a frozen broker: alerts it has not confirmed within `ABANDON_AFTER_S` are
+        given up (reported as not delivered), since Python waits for worker threads at exit anyway.
+        """
+        with self._lock:
+            replayer = self._replayer
+        if replayer is not None:
+            replayer.stop(abandon_after=ABANDON_AFTER_S)
         self.stop_all()
         stuck: list[str] = []
         for worker in (self._replay_worker, self._stream_worker):

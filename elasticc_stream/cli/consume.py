@@ -11,6 +11,7 @@ import argparse
 import sys
 import time
 
+from elasticc_stream.cli.common import add_kafka_properties, discard_stdout
 from elasticc_stream.engine.consume.stats import RateMeter
 
 JSON_HELP = """\
@@ -50,9 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(alert_src<diaSourceId>.avro; never overwrites a different alert)")
     p.add_argument("--from", dest="start", choices=("earliest", "latest"), default="earliest",
                    help="where a group without committed offsets starts (default: earliest)")
-    p.add_argument("-X", dest="properties", action="append", default=[], metavar="PROPERTY=VALUE",
-                   help="librdkafka property, repeatable (e.g. -X security.protocol=SASL_SSL "
-                        "-X sasl.mechanism=SCRAM-SHA-512 -X sasl.username=U -X sasl.password=P)")
+    add_kafka_properties(p, "the consumer")
     p.add_argument("--offsets", action="store_true",
                    help="print the group's committed offset and lag per partition, then exit (needs --group)")
     p.add_argument("--dump-schema", metavar="FILE",
@@ -178,7 +177,7 @@ def _consume(args: argparse.Namespace, bootstrap: str, topic: str, props: dict) 
                     out.write(text)
                     out.flush()  # a pipe (| jq, | tee) sees each alert as it arrives, not a block later
                 except BrokenPipeError:  # `| head -3`: the reader has enough; this alert stays uncommitted
-                    _discard_stdout()
+                    discard_stdout()
                     status.line(f"output closed: stopped after {status.alerts} alerts")
                     return 0
                 status.count(alerts=1)
@@ -197,15 +196,6 @@ def _consume(args: argparse.Namespace, bootstrap: str, topic: str, props: dict) 
         signal.signal(signal.SIGINT, previous)
         status.clear()
     return 0
-
-
-def _discard_stdout() -> None:
-    import os
-
-    # Python flushes stdout again at exit; point it at /dev/null so that flush cannot fail a second time.
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
 
 
 def _human_line(event) -> str:
