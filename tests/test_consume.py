@@ -317,3 +317,46 @@ def test_saver_recognises_the_same_alert_written_by_another_tool(tmp_path: Path)
     assert result.written and result.path.name == "alert_src42_1.avro"
     assert saver.save(other).written is False
     assert sorted(p.name for p in tmp_path.iterdir()) == ["alert_src42.avro", "alert_src42_1.avro"]
+
+
+def test_stop_does_not_hang_on_a_frozen_broker(tmp_path: Path) -> None:
+    """A quitting TUI or a Ctrl-C must not wait minutes for a broker that stopped answering (SIGSTOP)."""
+    import os
+    import threading
+
+    from elasticc_stream.engine.broker.process import start_broker, stop_broker
+    from elasticc_stream.engine.topics import ensure_topic
+
+    info = start_broker(0, tmp_path / "broker", die_with_parent=True)
+    frozen = False
+    try:
+        ensure_topic(info.address, "frozen", 1)
+        producer = Producer({"bootstrap.servers": info.address})
+        payload = af.schemaless(af.elasticc_record("elasticc.v0_9_1"), "elasticc.v0_9_1")
+        for _ in range(10):
+            producer.produce("frozen", payload)
+        assert producer.flush(30) == 0
+        stream = AlertStream(ConsumeOptions(info.address, "frozen"))
+        received = threading.Semaphore(0)
+        events: list[object] = []
+
+        def consume() -> None:
+            for event in stream.events():
+                events.append(event)
+                if isinstance(event, AlertReceived):
+                    received.release()
+
+        worker = threading.Thread(target=consume, daemon=True)
+        worker.start()
+        for _ in range(10):
+            assert received.acquire(timeout=60)
+        os.kill(info.pid, signal.SIGSTOP)  # positions to commit, and a broker that will never answer
+        frozen = True
+        stream.stop()
+        worker.join(60)  # an unbounded commit or close would hold it for minutes
+        assert not worker.is_alive()
+        assert isinstance(events[-1], ConsumeFinished) and events[-1].alerts == 10
+    finally:
+        if frozen:
+            os.kill(info.pid, signal.SIGCONT)
+        stop_broker(tmp_path / "broker")

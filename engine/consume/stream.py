@@ -35,6 +35,11 @@ POLL_S = 0.2
 JOIN_ALLOWANCE_S = 30.0
 
 
+# How long stopping waits for the final commit before giving up on an unresponsive broker.
+CLOSE_COMMIT_WAIT_S = 5.0
+CLOSE_WAIT_S = 5.0
+
+
 @dataclass
 class ConsumeOptions:
     bootstrap: str
@@ -264,6 +269,29 @@ class AlertStream:
             self._kafka_error(f"commit failed (these alerts will be read again by this group): "
                               f"{self._scrub(exc)}")
 
+    def _commit_bounded(self, consumer, keys: list[tuple[str, int]], wait: float) -> None:
+        """Commit, but give up after `wait` seconds: a synchronous commit to a frozen broker blocks for minutes,
+        and stopping (Ctrl-C, quitting the TUI) must not."""
+        from confluent_kafka import KafkaException, TopicPartition
+
+        offsets = [TopicPartition(t, p, self._positions[(t, p)]) for t, p in keys if (t, p) in self._positions]
+        if not offsets:
+            return
+        self._last_seen.update({(tp.topic, tp.partition): tp.offset for tp in offsets})
+        want = {(tp.topic, tp.partition): tp.offset for tp in offsets}
+        deadline = time.monotonic() + wait
+        try:
+            consumer.commit(offsets=offsets, asynchronous=True)
+            while time.monotonic() < deadline:
+                left = max(0.1, deadline - time.monotonic())
+                got = consumer.committed([TopicPartition(t, p) for t, p in want], timeout=min(1.0, left))
+                if all(want[(tp.topic, tp.partition)] <= tp.offset for tp in got):
+                    return
+        except KafkaException:
+            pass
+        self._kafka_error(f"commit not confirmed within {wait:.0f} s (these alerts will be read again by this "
+                          "group)")
+
     def _on_assign(self, consumer, partitions) -> None:
         self._assigned_at = time.monotonic()
         self.assigned.set()
@@ -281,11 +309,18 @@ class AlertStream:
 
     def _close(self, consumer) -> None:
         try:
-            self._commit(consumer, list(self._positions))
+            self._commit_bounded(consumer, list(self._positions), CLOSE_COMMIT_WAIT_S)
             self._positions.clear()  # committed: the revocation inside close() has nothing left to do
         finally:
             self._consumer = None
-            consumer.close()
+            # close() waits for the broker (final commit, leaving the group) without a bound; a frozen broker
+            # would hold Ctrl-C or a quitting TUI for minutes. A daemon thread lets the process leave anyway.
+            closer = threading.Thread(target=consumer.close, name="consumer-close", daemon=True)
+            closer.start()
+            closer.join(CLOSE_WAIT_S)
+            if closer.is_alive():
+                self._kafka_error(f"the broker did not answer the consumer's close within {CLOSE_WAIT_S:.0f} s; "
+                                  "leaving without it")
 
     # --- reporting -----------------------------------------------------------------------------------------
 
