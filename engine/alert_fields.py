@@ -99,68 +99,6 @@ def display_value(record: dict, path: str) -> Any:
     return value
 
 
-def schema_has_path(schema: dict, path: str) -> bool:
-    """Whether records written with `schema` have the field at `path` (checked once, before a replay)."""
-    if path is None or path.strip() in ("", "None"):
-        return True
-    node: Any = schema
-    named: dict[str, Any] = {}
-    for part in split_path(path):
-        node = _record_of(node, named)
-        if node is None:
-            return False
-        if part.lstrip("-").isdigit():
-            return False
-        fields = {f["name"]: f["type"] for f in node.get("fields", [])}
-        if part not in fields:
-            return False
-        node = fields[part]
-    return True
-
-
-def _record_of(node: Any, named: dict[str, Any]) -> dict | None:
-    """The record type inside `node` (through unions, arrays and named references), remembering names."""
-    if isinstance(node, str):
-        return _record_of(named[node], named) if node in named else None
-    if isinstance(node, list):
-        for branch in node:
-            found = _record_of(branch, named)
-            if found is not None:
-                return found
-        return None
-    if isinstance(node, dict):
-        if node.get("type") == "record":
-            _remember(node, named)
-            return node
-        if node.get("type") == "array":
-            return _record_of(node.get("items"), named)
-        if isinstance(node.get("type"), dict | list):
-            return _record_of(node["type"], named)
-    return None
-
-
-def _remember(node: dict, named: dict[str, Any]) -> None:
-    name = node.get("name")
-    if name:
-        ns = node.get("namespace")
-        named[name] = node
-        if ns and "." not in name:
-            named[f"{ns}.{name}"] = node
-    for field in node.get("fields", []):
-        _walk_names(field.get("type"), named)
-
-
-def _walk_names(node: Any, named: dict[str, Any]) -> None:
-    if isinstance(node, list):
-        for branch in node:
-            _walk_names(branch, named)
-    elif isinstance(node, dict):
-        if node.get("type") == "record":
-            _remember(node, named)
-        elif node.get("type") == "array":
-            _walk_names(node.get("items"), named)
-
-
 def _bytes_as_base64(value: Any) -> str:
     if isinstance(value, bytes | bytearray | memoryview):
         return base64.b64encode(bytes(value)).decode("ascii")

@@ -275,10 +275,6 @@ def test_display_value_and_summary():
     s = alert_fields.summary(record)
     assert (s.kind, s.source_id, s.object_id, s.time, s.band, s.flux) == ("elasticc", 77, 7, 59582.0513, "r", 123.5)
     assert alert_fields.summary({"x": 1}).kind == "other"
-    schema = af.shipped("stream2022")
-    assert alert_fields.schema_has_path(schema, "diaSource,midPointTai")
-    assert alert_fields.schema_has_path(schema, "diaObject,hostgal_z")
-    assert not alert_fields.schema_has_path(schema, "diaSource,nope")
 
 
 def test_to_json_is_exact_and_bytes_are_base64():

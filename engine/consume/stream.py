@@ -94,10 +94,6 @@ class AlertStream:
     def stop(self) -> None:
         self._stop.set()
 
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
     # --- the stream ----------------------------------------------------------------------------------------
 
     def events(self) -> Iterator[ConsumeEvent]:

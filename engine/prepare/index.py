@@ -54,9 +54,6 @@ class IndexEntry:
     payload_offset: int  # relative to the start of the payload section
     payload_length: int
 
-    def sort_key(self) -> tuple[float, int, str]:
-        return (self.mid_point_tai, self.dia_source_id, self.file)
-
 
 class AlertIndex:
     """A loaded index. Payloads are read lazily with pread, so loading costs only the header."""

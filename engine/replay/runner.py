@@ -17,7 +17,7 @@ from functools import partial
 from typing import Any
 
 from elasticc_stream.engine.errors import UserError
-from elasticc_stream.engine.kafka_config import producer_config, redact, scrub
+from elasticc_stream.engine.kafka_config import producer_config, scrub
 from elasticc_stream.engine.replay.checkpoint import (
     Checkpoint,
     CheckpointState,
@@ -541,10 +541,3 @@ def _key_function(index: Any, config: ReplayConfig) -> Callable[[Any], bytes | N
         return None if entry.dia_object_id is None else str(entry.dia_object_id).encode("ascii")
 
     return object_key
-
-
-def describe(config: ReplayConfig) -> dict[str, object]:
-    """Settings fit for printing or logging: librdkafka secrets redacted."""
-    return {"bootstrap": config.bootstrap, "topic": config.topic, "data": str(config.data),
-            "kafka": redact(config.kafka)}
-
