@@ -225,6 +225,17 @@ def test_toml_errors_name_line(tmp_path: Path, data_dir: Path):
         load_replay_config(broken)
 
 
+def test_non_utf8_byte_names_file_and_line(tmp_path: Path, data_dir: Path):
+    conf = tmp_path / "latin1.conf"
+    conf.write_bytes(b'KAFKA_IPPORT="h:1"\nKAFKA_TOPIC=t\n# caf\xe9\nFINK_DATA_SIM=' + str(data_dir).encode() + b"\n")
+    with pytest.raises(UserError, match=rf"^{conf}:3: not UTF-8 text \(byte 0xe9 at column 6\)"):
+        load_replay_config(conf)
+    toml = tmp_path / "latin1.toml"
+    toml.write_bytes(b'bootstrap = "h:1"\ntopic = "\xff"\n')
+    with pytest.raises(UserError, match=rf"^{toml}:2: not UTF-8 text \(byte 0xff at column 10\)"):
+        load_kafka_settings(toml)
+
+
 def test_load_kafka_settings_both_formats(tmp_path: Path):
     toml = write(tmp_path / "a.toml", 'bootstrap = "h:1"\ntopic = "t"\n[kafka]\n"sasl.username" = "u"\n')
     assert load_kafka_settings(toml) == ("h:1", "t", {"sasl.username": "u"})

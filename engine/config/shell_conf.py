@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from elasticc_stream.engine.config.text import read_config_text
 from elasticc_stream.engine.errors import UserError
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -48,10 +49,7 @@ class ShellConf:
 
 def read_shell_conf(path: str | Path, env: Mapping[str, str] | None = None) -> ShellConf:
     """Parse a `.conf` file; raise UserError naming `FILE:LINE` on the first malformed line."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read configuration file: {exc}") from exc
+    text = read_config_text(path)
     return parse_shell_conf(text, str(path), env)
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from elasticc_stream.engine.config.text import read_config_text
 from elasticc_stream.engine.errors import UserError
 
 _AT_LINE = re.compile(r"\(at line (\d+), column \d+\)")
@@ -38,10 +39,7 @@ class TomlConf:
 
 
 def read_toml_conf(path: str | Path) -> TomlConf:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read configuration file: {exc}") from exc
+    text = read_config_text(path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
