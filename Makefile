@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test lint demo bench clean
+.PHONY: setup test lint demo bench bench-scale clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,12 @@ bench: setup
 	@command -v pigz >/dev/null || apt-get install -y -qq pigz >/dev/null 2>&1 || \
 		echo "pigz not installed: the prepare baseline uses gzip -dc"
 	$(BIN)/python -m benchmarks
+
+# 100 k and 1 M-alert batches (cached in .bench-cache/); SIZES=10000,100000 for a quicker run.
+bench-scale: setup
+	@command -v pigz >/dev/null || apt-get install -y -qq pigz >/dev/null 2>&1 || \
+		echo "pigz not installed: the prepare baseline uses gzip -dc"
+	$(BIN)/python -m benchmarks --scale $(if $(SIZES),--scale-sizes $(SIZES))
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

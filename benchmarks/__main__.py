@@ -17,6 +17,10 @@ BENCHMARKS = ("bench_startup", "bench_prepare", "bench_replay", "bench_consume")
 
 
 def main() -> int:
+    if "--scale" in sys.argv[1:]:  # `make bench-scale`: its own runner, options and table (bench_scale.py)
+        from benchmarks.bench_scale import main as scale_main
+
+        return scale_main([a for a in sys.argv[1:] if a != "--scale"])
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--bootstrap", help="an existing broker (default: start an embedded one for the run)")
     parser.add_argument("names", nargs="*", help=f"which to run (default all: {', '.join(BENCHMARKS)})")

@@ -1,0 +1,244 @@
+"""`make bench-scale`: prepare, replay and consume at Rubin scale (100 k and 1 M alerts), one table.
+
+For each size: the batch (cached, see bench_scale_data), then each command as its own process (wall time
+and peak RSS from wait4, so a figure is the whole process, start-up included) beside its baseline run the
+same way in the same run:
+
+- prepare (first run) vs the seed's shell steps (`pigz -dc | tar xf -` per night, then the alerts copied
+  into gathered/ by batched `cp`: cheaper than the note's one `cp` per alert, so the ratio is conservative);
+- prepare again (nothing changed);
+- replay (10,000 alerts per observation, no wait) vs a raw produce of the same pre-encoded bytes read from
+  the same index file, flushed per observation; also the slowest observation and the start-up (process
+  start to its first observation line);
+- consume `--json > /dev/null` and `--save DIR` vs a bare confluent-kafka + fastavro loop.
+
+The embedded broker (Tansu) holds every message in memory: each topic is deleted after its step, and a
+size whose messages would not fit in BROKER_MEMORY_LIMIT is not replayed on it (the row says so; pass
+--bootstrap to use an Apache Kafka broker). Peak RSS of the broker is printed apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import struct
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from benchmarks import bench_scale_data as data
+from benchmarks.bench_scale_run import REPO, elasticc, peak_rss_mb, raw, run
+
+DEFAULT_SIZES = (100_000, 1_000_000)
+PER_OBS = 10_000
+BROKER_MEMORY_LIMIT = 4e9  # bytes of messages the embedded broker may hold at once on a shared machine
+SAVE_LIMIT = 200_000       # --save writes one file per alert (~15 KB): only sizes up to this
+BARE_LIMIT = 200_000       # the bare consume loop (~2,000 alerts/s) runs only up to this size
+SCHEMA = REPO / "engine" / "data" / "schemas" / "stream2022" / "elasticc.v0_9.alert.stream2022.avsc"
+
+_SHELL = r"""
+set -e
+cd "$1"
+mkdir -p bad
+for atar in $(ls -1 | grep .tar.gz); do
+    folder=$(echo $atar | cut -d'.' -f1)
+    mkdir -p $folder
+    if ! $2 -dc $atar | tar xf - ; then rm -rf $folder; mv $atar bad/; fi
+done
+mkdir -p gathered
+find NITE* -name '*.avro.gz' -exec cp -t gathered/ {} +
+"""
+
+
+def _row(command: str, size: int, seconds: float, rss: float | None, *, nbytes: float = 0, baseline: str = "",
+         baseline_s: float | None = None, goal: str = "", broker: str = "", note: str = "") -> dict:
+    return {"command": command, "size": size, "seconds": seconds, "rate": size / seconds if seconds else 0,
+            "mbps": nbytes / 1e6 / seconds if seconds and nbytes else None, "rss": rss, "baseline": baseline,
+            "baseline_s": baseline_s, "ratio": seconds / baseline_s if baseline_s else None, "goal": goal,
+            "broker": broker, "note": note}
+
+
+def _index_plan(root: Path, plan_path: Path) -> tuple[Path, int, int]:
+    """Write the raw producer's keys and lengths; (index file, payload section start, payload bytes)."""
+    from elasticc_stream.engine.prepare import AlertIndex
+
+    total = 0
+    with AlertIndex.load(root) as index, open(plan_path, "wb") as out:
+        for e in index.entries:
+            key = b"" if e.dia_object_id is None else str(e.dia_object_id).encode()
+            out.write(struct.pack("<II", len(key), e.payload_length) + key)
+            total += e.payload_length
+        return index.index_path, index.payload_start, total
+
+
+def _delete_topic(bootstrap: str, topic: str) -> None:
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # kept alive until the futures resolve
+    for future in admin.delete_topics([topic]).values():
+        try:
+            future.result(30)
+        except Exception as exc:  # noqa: BLE001 - a topic left behind only costs broker memory
+            print(f"  could not delete {topic}: {exc}", file=sys.stderr)
+
+
+def _prepare_rows(size: int, src: Path, work: Path, broker: str) -> tuple[list[dict], Path]:
+    tar_bytes = sum(p.stat().st_size for p in src.glob("NITE*.tar.gz"))
+    unpacker = "pigz" if shutil.which("pigz") else "gzip"
+    shell_dir = data.fresh_copy(src, work / "shell")
+    shell = run(["bash", "-c", _SHELL, "shell", str(shell_dir), unpacker], timeout=3600)
+    shutil.rmtree(shell_dir)
+    alerts = data.fresh_copy(src, work / "alerts")
+    first = elasticc("prepare", str(alerts), timeout=3600)
+    again = elasticc("prepare", str(alerts), timeout=600)
+    note = f"{first.lines[0][1] if first.lines else ''}"
+    return [
+        _row("prepare (first run)", size, first.seconds, first.rss_mb, nbytes=tar_bytes,
+             baseline=f"shell steps ({unpacker})", baseline_s=shell.seconds, goal=">= 5,000/s, < 300 MB",
+             note=note),
+        _row("prepare (unchanged)", size, again.seconds, again.rss_mb, goal="< 1 s per 100 k",
+             note=again.lines[0][1] if again.lines else ""),
+    ], alerts
+
+
+def _replay_rows(size: int, alerts: Path, work: Path, bootstrap: str, broker: str) -> tuple[list[dict], str]:
+    import json
+
+    from elasticc_stream.engine.kafka_config import producer_config
+    from elasticc_stream.engine.topics import ensure_topic
+
+    plan = work / "plan.bin"
+    index_path, start, nbytes = _index_plan(alerts, plan)
+    raw_topic = f"scale-raw-{uuid.uuid4().hex[:8]}"
+    ensure_topic(bootstrap, raw_topic, 1)
+    config = {k: v for k, v in producer_config(bootstrap).items() if k != "bootstrap.servers"}
+    baseline = raw("produce", bootstrap, raw_topic, f"{plan}", str(PER_OBS), json.dumps(config),
+                   f"{index_path}", str(start), timeout=3600)
+    _delete_topic(bootstrap, raw_topic)
+    plan.unlink()
+    topic = f"scale-replay-{uuid.uuid4().hex[:8]}"
+    replay = elasticc("replay", "--bootstrap", bootstrap, "--topic", topic, "--data", str(alerts),
+                      "--per-obs", str(PER_OBS), "--observations", "-1", "--interval", "0",
+                      "--checkpoint", str(work / "checkpoint.json"), timeout=3600)
+    starts = [t for t, line in replay.lines if line.startswith("Observation start")]
+    dones = [t for t, line in replay.lines if line.startswith("Observation") and line.endswith("done...")]
+    slowest = max((d - s for s, d in zip(starts, dones, strict=False)), default=0.0)
+    startup = starts[0] if starts else replay.seconds
+    summary = next((line for _, line in replay.lines if line.startswith("Summary")), "")
+    rows = [
+        _row("replay (whole process)", size, replay.seconds, replay.rss_mb, nbytes=nbytes,
+             baseline="raw produce, same bytes", baseline_s=baseline.seconds,
+             goal=">= 20,000/s, <= 1.25x, < 300 MB", broker=broker, note=summary),
+        _row(f"replay: slowest {PER_OBS:,}-alert observation", 0, slowest, None, goal="< 1 s",
+             broker=broker),
+        _row("replay: start-up to first observation", 0, startup, None, goal="< 0.15 s", broker=broker),
+    ]
+    return rows, topic
+
+
+def _consume_rows(size: int, work: Path, bootstrap: str, topic: str, broker: str) -> list[dict]:
+    rows: list[dict] = []
+    bare = raw("consume", bootstrap, topic, str(SCHEMA), str(size), timeout=7200) if size <= BARE_LIMIT else None
+    base = {"baseline": "bare confluent-kafka + fastavro", "baseline_s": bare.seconds if bare else None}
+    common = ("consume", "--bootstrap", bootstrap, "--topic", topic, "--max", str(size))
+    js = elasticc(*common, "--json", timeout=7200, capture=False)
+    rows.append(_row("consume --json > /dev/null", size, js.seconds, js.rss_mb, goal="<= 1.2x, < 300 MB",
+                     broker=broker, **base))
+    if size <= SAVE_LIMIT:
+        saved = work / "saved"
+        sv = elasticc(*common, "--save", str(saved), timeout=7200, capture=False)
+        shutil.rmtree(saved, ignore_errors=True)
+        rows.append(_row("consume --save DIR", size, sv.seconds, sv.rss_mb, goal="<= 1.2x, < 300 MB",
+                         broker=broker, **base))
+    return rows
+
+
+def scale(sizes: list[int], bootstrap: str | None, broker_pid: int | None, kind: str, work: Path) -> list[dict]:
+    rows: list[dict] = []
+    for size in sizes:
+        print(f"--- {size:,} alerts", file=sys.stderr, flush=True)
+        src = data.batch(size, log=lambda m: print(m, file=sys.stderr, flush=True))
+        prep, alerts = _prepare_rows(size, src, work, kind)
+        rows.extend(prep)
+        message_bytes = size * 8600
+        if kind == "tansu" and message_bytes > BROKER_MEMORY_LIMIT:
+            rows.append(_row("replay, consume", size, 0, None, broker=kind,
+                             note=f"not run: the embedded broker would hold ~{message_bytes / 1e9:.0f} GB in "
+                                  "memory; use --bootstrap with Apache Kafka"))
+        else:
+            replay_rows, topic = _replay_rows(size, alerts, work, bootstrap, kind)
+            rows.extend(replay_rows)
+            rows.extend(_consume_rows(size, work, bootstrap, topic, kind))
+            _delete_topic(bootstrap, topic)
+        shutil.rmtree(alerts, ignore_errors=True)
+        if broker_pid:
+            print(f"    broker peak RSS so far: {peak_rss_mb(broker_pid) or 0:.0f} MB", file=sys.stderr)
+    return rows
+
+
+def print_scale_table(rows: list[dict], broker_peak: float | None, kind: str) -> None:
+    header = ("command", "size", "wall s", "alerts/s", "MB/s", "peak RSS MB", "baseline", "ratio", "goal",
+              "broker")
+    lines = []
+    for r in rows:
+        if not r["seconds"]:
+            lines.append((r["command"], f"{r['size']:,}", "-", "-", "-", "-", r["note"], "-", "", r["broker"]))
+            continue
+        base = f"{r['baseline']} {r['baseline_s']:.2f} s" if r["baseline_s"] else (r["baseline"] and "-")
+        lines.append((r["command"], f"{r['size']:,}", f"{r['seconds']:.2f}",
+                      f"{r['rate']:,.0f}" if r["size"] >= PER_OBS else "-",
+                      f"{r['mbps']:.0f}" if r["mbps"] else "-", f"{r['rss']:.0f}" if r["rss"] else "-",
+                      base or "-", f"{r['ratio']:.2f}x" if r["ratio"] else "-", r["goal"], r["broker"]))
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *lines, strict=False)]
+    for line in (header, *lines):
+        print("  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=False)).rstrip())
+    sizes = sorted({r["size"] for r in rows if r["size"] > PER_OBS})
+    if len(sizes) >= 2:
+        lo, hi = sizes[0], sizes[-1]
+        print(f"\nRSS growth RSS({hi:,}) / RSS({lo:,}), goal <= 1.3:")
+        for command in dict.fromkeys(r["command"] for r in rows):
+            by = {r["size"]: r["rss"] for r in rows if r["command"] == command and r["rss"]}
+            if lo in by and hi in by:
+                print(f"  {command}: {by[hi]:.0f} / {by[lo]:.0f} MB = {by[hi] / by[lo]:.2f}")
+    for r in rows:
+        if r["note"] and r["seconds"]:
+            print(f"  [{r['command']} {r['size']:,}] {r['note']}")
+    where = f"{broker_peak:.0f} MB" if broker_peak else "not measured (external broker)"
+    print(f"\nbroker ({kind}) peak RSS over the run: {where}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks --scale", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale-sizes", default=",".join(map(str, DEFAULT_SIZES)),
+                        help="comma-separated batch sizes (default 100000,1000000), e.g. 10000,100000")
+    parser.add_argument("--bootstrap", help="an existing broker (e.g. Apache Kafka); default: an embedded one")
+    parser.add_argument("--kind", default="kafka", help="what --bootstrap is, for the table (default kafka)")
+    args = parser.parse_args(argv)
+    sizes = sorted(int(x.replace("_", "")) for x in args.scale_sizes.split(",") if x.strip())
+    started = time.perf_counter()
+    data.CACHE.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="bench-scale-", dir=data.CACHE.parent) as tmp:
+        work = Path(tmp)
+        if args.bootstrap:
+            rows = scale(sizes, args.bootstrap, None, args.kind, work)
+            peak, kind = None, args.kind
+        else:
+            from elasticc_stream.engine.broker.process import start_broker, stop_broker
+
+            info = start_broker(port=0, state_dir=work / "broker", die_with_parent=True)
+            try:
+                rows = scale(sizes, info.address, info.pid, info.kind, work)
+                peak, kind = peak_rss_mb(info.pid), info.kind
+            finally:
+                stop_broker(work / "broker")
+    print()
+    print_scale_table(rows, peak, kind)
+    print(f"\nbench-scale took {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
