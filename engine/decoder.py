@@ -33,6 +33,7 @@ from typing import Any
 
 import fastavro
 from elasticc_stream.engine.errors import UserError
+from elasticc_stream.engine.wire.confluent import split as split_frame
 from fastavro.schema import load_schema, to_parsing_canonical_form
 
 CONTAINER_MAGIC = b"Obj\x01"
@@ -71,8 +72,9 @@ class DecodedAlert:
     schema: dict  # writer schema as parsed JSON, usable with fastavro.parse_schema
     schema_label: str  # "embedded", "stream2022", "elasticc.v0_9_1", "elasticc.v0_9", "key", "given"
     fingerprint: str  # 16 hex chars of the sha256 of the schema's parsing canonical form
-    payload: bytes  # schemaless Avro encoding of `record` with `schema` (what a Kafka message carries)
+    payload: bytes  # schemaless Avro encoding of `record` with `schema` (a framed message without its header)
     kind: str  # "elasticc" | "ztf" | "other"
+    schema_id: int | None = None  # the Confluent schema id of a framed message (see engine.wire)
 
 
 @dataclass(frozen=True)
@@ -216,7 +218,7 @@ def _shipped_infos() -> list[tuple[str, _Schema]]:
 
 
 def decode(
-    data: bytes, *, schema: dict | None = None, key: bytes | None = None, source: str = ""
+    data: bytes, *, schema: dict | None = None, key: bytes | None = None, source: str = "", registry: Any = None
 ) -> list[DecodedAlert]:
     """Decode alert bytes of any supported format into one or more alerts.
 
@@ -224,6 +226,8 @@ def decode(
     schema wins over anything on disk). For schemaless bytes, a `key` that parses as an Avro record schema
     comes first (it is the writer's own statement, per message), then `schema`, then the shipped schemas in
     `SHIPPED` order. A schema is used only if it consumes every byte. Raises DecodeError otherwise.
+    Confluent-framed bytes (Rubin's) are read with the schema of their id: see `engine.wire.lookup`;
+    `registry` is an `engine.wire.registry.Registry` or None.
     """
     data = bytes(data) if not isinstance(data, bytes) else data
     if not data:
@@ -242,16 +246,28 @@ def decode(
             raise DecodeError(source, "gzip data decompresses to nothing")
     if data[:4] == CONTAINER_MAGIC:
         return _decode_container(data, source)
-    return [_decode_schemaless(data, schema, key, source)]
+    framed = split_frame(data)
+    if framed is None:
+        return [_decode_schemaless(data, schema, key, source)]
+    from elasticc_stream.engine.wire.lookup import decode_framed
+
+    alert, why = decode_framed(*framed, schema, registry)
+    if alert is not None:
+        return [alert]
+    try:
+        return [_decode_schemaless(data, schema, key, source)]
+    except DecodeError as exc:
+        raise DecodeError(source, f"{why}; read as unframed Avro: {exc.reason}") from None
 
 
-def read_alert_file(path: str | Path, *, schema: dict | None = None) -> list[DecodedAlert]:
-    """Decode an alert file (``.avro`` or ``.avro.gz``, container or schemaless). DecodeError names the file."""
+def read_alert_file(path: str | Path, *, schema: dict | None = None, registry: Any = None) -> list[DecodedAlert]:
+    """Decode an alert file (``.avro`` or ``.avro.gz``: container, schemaless or Confluent-framed). DecodeError
+    names the file."""
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise DecodeError(str(path), f"cannot read: {exc.strerror or exc}") from None
-    return decode(data, schema=schema, source=str(path))
+    return decode(data, schema=schema, source=str(path), registry=registry)
 
 
 def alert_kind(record: dict) -> str:
@@ -313,12 +329,6 @@ def _read_exact(data: bytes, parsed_schema: Any) -> tuple[Any, str | None]:
 
 
 def _explain_failure(data: bytes, auto: bool, failures: list[str]) -> str:
-    if data[0] == 0 and len(data) >= 5:
-        # A record whose first field encodes as 0 also starts with a zero byte: name the likely cause, but keep
-        # what each schema said rather than guess.
-        schema_id = int.from_bytes(data[1:5], "big")
-        return (f"looks like Confluent schema-registry framing (schema id {schema_id}); no registry configured; "
-                + ("shipped schemas: " if auto else "schema: ") + "; ".join(failures))
     if data[:1] in (b"{", b"["):
         try:
             json.loads(data)

@@ -8,7 +8,9 @@ from collections.abc import Iterable, Mapping
 from elasticc_stream.engine.errors import UserError
 
 # Property names whose values must never reach output or logs (SASL/SSL credentials, OAuth config...).
-_SECRET = re.compile(r"password|secret|jaas|credential|token|oauthbearer\.config|ssl\.key\.pem|private", re.I)
+# basic.auth.user.info is the schema registry's USER:PASSWORD.
+_SECRET = re.compile(r"password|secret|jaas|credential|token|oauthbearer\.config|ssl\.key\.pem|private|user\.info",
+                     re.I)
 REDACTED = "***"
 
 

@@ -25,3 +25,36 @@ def run_app(app) -> int:
     """Run a Textual app to its end and turn how it ended into an exit code."""
     result = app.run()
     return int(result or 0) if app.return_code in (None, 0) else int(app.return_code)
+
+
+def add_registry_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--schema-registry", metavar="URL",
+                   help="Confluent-compatible schema registry for framed messages whose schema id is neither "
+                        "--schema's nor one lsst-alert-packet ships (Confluent, Apicurio's /apis/ccompat/v7, "
+                        "Karapace); credentials in the URL are never printed")
+    p.add_argument("--registry-property", dest="registry_properties", action="append", default=[],
+                   metavar="NAME=VALUE",
+                   help="registry client property, repeatable, as confluent-kafka's SchemaRegistryClient names "
+                        "them (basic.auth.user.info=USER:PASS, ssl.ca.location=FILE, bearer.auth.*, timeout); "
+                        "-X schema.registry.NAME=VALUE is the same")
+
+
+def registry_from_args(args: argparse.Namespace, kafka: dict[str, str] | None = None):
+    """The Registry that --schema-registry names (None without it), and the librdkafka properties left when
+    the `schema.registry.` ones are taken out of `kafka`."""
+    from elasticc_stream.engine.kafka_config import parse_properties
+    from elasticc_stream.engine.wire.registry import split_kafka_properties
+
+    kafka, from_x = split_kafka_properties(kafka or {})
+    props = {**from_x, **parse_properties(getattr(args, "registry_properties", None))}
+    url = getattr(args, "schema_registry", None) or props.get("url")
+    props.pop("url", None)
+    if not url:
+        if props:
+            from elasticc_stream.engine.errors import UserError
+
+            raise UserError("registry properties given without --schema-registry URL")
+        return None, kafka
+    from elasticc_stream.engine.wire.registry import Registry
+
+    return Registry(url, props), kafka

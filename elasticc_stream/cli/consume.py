@@ -11,7 +11,7 @@ import argparse
 import sys
 import time
 
-from elasticc_stream.cli.common import add_kafka_properties, discard_stdout
+from elasticc_stream.cli.common import add_kafka_properties, add_registry_options, discard_stdout, registry_from_args
 from elasticc_stream.engine.consume.stats import RateMeter
 
 JSON_HELP = """\
@@ -26,7 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "consume",
         help="read an alert stream from Kafka, decode every message, print or save the alerts",
         description="Consume a Kafka topic of alerts (schemaless Avro, Avro containers, gzipped; the writer "
-                    "schema from --schema, from the message key, or the shipped ELAsTiCC schemas), print one "
+                    "schema from --schema, from the message key, or the shipped ELAsTiCC schemas; Rubin's "
+                    "Confluent-framed Avro by schema id: --schema, lsst-alert-packet's schemas, then "
+                    "--schema-registry), print one "
                     "line per alert and a summary. Offsets are committed: a second run with the same --group "
                     "continues where the first stopped.",
         epilog=JSON_HELP,
@@ -42,7 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "reuse one to resume where it stopped")
     p.add_argument("--schema", metavar="AVSC",
                    help="writer schema of schemaless messages (default: the message key when it holds a "
-                        "schema, else the shipped ELAsTiCC schemas, each accepted only if it decodes exactly)")
+                        "schema, else the shipped ELAsTiCC schemas, each accepted only if it decodes exactly; "
+                        "for Confluent-framed messages, tried before the schema of their id)")
+    add_registry_options(p)
     p.add_argument("--max", type=int, metavar="N", dest="max_alerts", help="stop after N alerts")
     p.add_argument("--timeout", type=float, metavar="S", help="stop after S seconds without a message")
     p.add_argument("--json", action="store_true", help="JSON Lines on standard output (see below)")
@@ -85,6 +89,7 @@ def _run(args: argparse.Namespace) -> int:
     if not topic:
         raise UserError("no topic: give --topic T (or KAFKA_TOPIC / topic in -c FILE)")
     props = {**props, **parse_properties(args.properties)}
+    registry, props = registry_from_args(args, props)  # -X schema.registry.* go to the registry client
     if args.group:
         warning = placeholder_warning(args.group)
         if warning:
@@ -95,7 +100,7 @@ def _run(args: argparse.Namespace) -> int:
         return _offsets(args, bootstrap, topic, props)
     if args.connect_timeout <= 0:
         raise UserError("--connect-timeout must be positive")
-    return _consume(args, bootstrap, topic, props)
+    return _consume(args, bootstrap, topic, props, registry)
 
 
 def _offsets(args: argparse.Namespace, bootstrap: str, topic: str, props: dict) -> int:
@@ -123,7 +128,7 @@ def _offsets(args: argparse.Namespace, bootstrap: str, topic: str, props: dict) 
     return 0
 
 
-def _consume(args: argparse.Namespace, bootstrap: str, topic: str, props: dict) -> int:
+def _consume(args: argparse.Namespace, bootstrap: str, topic: str, props: dict, registry: object) -> int:
     import signal
 
     from elasticc_stream.engine.consume.events import AlertReceived, ConsumeFinished, DecodeFailed
@@ -143,7 +148,7 @@ def _consume(args: argparse.Namespace, bootstrap: str, topic: str, props: dict) 
     stream = AlertStream(
         ConsumeOptions(bootstrap, topic, group=args.group, schema=schema, max_alerts=args.max_alerts,
                        timeout=args.timeout, start=args.start, kafka=props,
-                       connect_timeout=args.connect_timeout),
+                       connect_timeout=args.connect_timeout, registry=registry),
         on_kafka_error=_KafkaErrors(status),
     )
     status.line(f"group id: {stream.group_id}"

@@ -7,11 +7,13 @@ import os
 import sys
 from typing import Any
 
-from elasticc_stream.cli.common import discard_stdout
+from elasticc_stream.cli.common import add_registry_options, discard_stdout, registry_from_args
 
 DESCRIPTION = (
-    "Decode alert files (.avro or .avro.gz; an Avro container with its embedded schema, or schemaless Avro "
-    "read with --schema or, without it, with the first shipped ELAsTiCC schema that decodes every byte) and "
+    "Decode alert files (.avro or .avro.gz; an Avro container with its embedded schema, schemaless Avro "
+    "read with --schema or, without it, with the first shipped ELAsTiCC schema that decodes every byte, or "
+    "Confluent-framed Avro as Rubin sends it, read with the schema of its id: --schema, the Rubin schemas "
+    "that lsst-alert-packet ships, then --schema-registry) and "
     "print each alert as a tree, then its light curve: ELAsTiCC psFlux against midPointTai per band (current "
     "detection marked), ZTF magpsf against jd per fid. A file that cannot be decoded gets one error line on "
     "stderr and the next file is shown; the exit code is 1 if any file failed."
@@ -25,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--schema", metavar="AVSC",
                    help="writer schema for schemaless files (.avsc; named types in sibling .avsc files are found); "
                         "containers always use their embedded schema")
+    add_registry_options(p)
     p.add_argument("--json", action="store_true",
                    help="print one strict JSON object per alert per line instead (exact values, bytes as base64, "
                         "NaN/Infinity as strings); "
@@ -44,6 +47,7 @@ def _run(args: argparse.Namespace) -> int:
     from elasticc_stream.engine.errors import UserError
 
     schema = load_schema_file(args.schema) if args.schema else None
+    registry, _ = registry_from_args(args)
     if args.width is not None and args.width < 30:
         raise UserError(f"--width {args.width}: at least 30 columns are needed for a plot")
     if args.height is not None and args.height < 8:
@@ -56,7 +60,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         for path in args.files:
             try:
-                alerts = read_alert_file(path, schema=schema)
+                alerts = read_alert_file(path, schema=schema, registry=registry)
             except DecodeError as exc:
                 failed += 1
                 print(f"elasticc-stream show: error: {exc}", file=sys.stderr, flush=True)
@@ -83,6 +87,10 @@ def _schema_note(alert: Any) -> str:
     from elasticc_stream.engine.decoder import schema_name
 
     name = schema_name(alert.schema)
+    if alert.schema_id is not None:
+        from elasticc_stream.engine.wire.lookup import describe
+
+        return f"schema {name} ({describe(alert.schema_label, alert.schema_id)}; fingerprint {alert.fingerprint})"
     how = {
         "embedded": "embedded in the file",
         "given": "given with --schema",

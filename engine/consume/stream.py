@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from elasticc_stream.engine.consume.events import AlertReceived, ConsumeEvent, ConsumeFinished, DecodeFailed
 from elasticc_stream.engine.consume.group import default_group_id
@@ -52,6 +53,7 @@ class ConsumeOptions:
     kafka: dict = field(default_factory=dict)  # librdkafka properties passed through (-X, [kafka])
     connect_timeout: float = 10.0       # seconds to wait for the broker's first answer
     latency_window: int | None = None   # keep only the last N latencies (a live view); None: all, for a summary
+    registry: Any = None                # engine.wire.registry.Registry for framed messages of unknown id
 
 
 class AlertStream:
@@ -191,7 +193,7 @@ class AlertStream:
                 try:
                     if value is None:
                         raise DecodeError("", "empty message (null value)")
-                    alerts = decode(value, schema=schema, key=message.key(),
+                    alerts = decode(value, schema=schema, key=message.key(), registry=opts.registry,
                                     source=f"{topic}[{partition}] offset {offset}")
                 except DecodeError as exc:
                     self._errors += 1
