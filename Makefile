@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test lint demo bench bench-scale clean
+.PHONY: setup test lint demo bench bench-scale clean kafka
 
 setup: $(STAMP)
 
@@ -15,10 +15,24 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# Apache Kafka's jars (kafka/pom.xml) for `broker start --kafka`, fetched once from Maven Central.
+KAFKA_LIBS := .cache/kafka/libs
+KAFKA_STAMP := .cache/kafka/.fetched
+
+kafka: $(KAFKA_STAMP)
+
+$(KAFKA_STAMP): kafka/pom.xml
+	@command -v mvn >/dev/null || { echo "make kafka: Maven is needed to fetch Apache Kafka (apt-get install maven)"; exit 1; }
+	@rm -rf $(KAFKA_LIBS) && mkdir -p .cache/kafka
+	@mvn -q -B -f kafka/pom.xml dependency:copy-dependencies -DincludeScope=runtime \
+		-DoutputDirectory=$(abspath $(KAFKA_LIBS)) >.cache/kafka-fetch.log 2>&1 || \
+		{ echo "make kafka: cannot fetch Apache Kafka from Maven Central (see .cache/kafka-fetch.log)"; exit 1; }
+	@touch $@
+
 lint: setup
 	$(BIN)/ruff check .
 
-test: setup lint
+test: setup lint kafka
 	$(BIN)/python -m pytest -q
 
 demo: setup
@@ -37,4 +51,4 @@ bench-scale: setup
 	$(BIN)/python -m benchmarks --scale $(if $(SIZES),--scale-sizes $(SIZES))
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .cache

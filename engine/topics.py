@@ -51,7 +51,8 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int, extra: Mapping[str
         if count != partitions:
             return f"topic {topic} exists with {count} partitions (asked for {partitions}); using it as it is"
         return None
-    futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)],
+    # -1: the cluster's default replication factor (3 on the local 3-node cluster, 1 on a single node).
+    futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=-1)],
                                   operation_timeout=timeout)
     try:
         futures[topic].result(timeout=timeout)

@@ -1,4 +1,9 @@
-"""Shared fixtures: a real broker started through the project's own `broker start`, and unique topics."""
+"""Shared fixtures: a real broker started through the project's own `broker start`, and unique topics.
+
+Every test that uses the session broker runs twice, once per broker: `tansu` (the embedded one) and `kafka`
+(Apache Kafka, one KRaft node from `make kafka`'s classpath). Select one with `-k tansu` or `-k kafka`; each
+broker is started lazily, so a `-k tansu` run never starts a JVM.
+"""
 
 from __future__ import annotations
 
@@ -21,17 +26,28 @@ def run_cli(*args: str, timeout: float = 120, env: dict | None = None, **kw) -> 
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, env=full_env, **kw)
 
 
-@pytest.fixture(scope="session")
-def broker_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("broker")
+BROKERS = ("tansu", "kafka")
+START_FLAGS = {"tansu": ("--embedded",), "kafka": ("--kafka",)}
+
+
+@pytest.fixture(scope="session", params=BROKERS)
+def broker_kind(request: pytest.FixtureRequest) -> str:
+    """Which broker the session broker of this test is: "tansu" or "kafka" (Apache Kafka)."""
+    return request.param
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(broker_dir: Path) -> Iterator[str]:
-    """Address of a real embedded broker for the whole session, stopped at the end even on failure."""
-    started = run_cli("broker", "start", "--port", "0", "--dir", str(broker_dir), "--embedded", timeout=60)
+def broker_dir(broker_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp(f"broker-{broker_kind}")
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(broker_kind: str, broker_dir: Path) -> Iterator[str]:
+    """Address of a real broker of `broker_kind` for the whole session, stopped at the end even on failure."""
+    started = run_cli("broker", "start", "--port", "0", "--dir", str(broker_dir), *START_FLAGS[broker_kind],
+                      timeout=240)
     if started.returncode != 0:
-        pytest.fail(f"broker start failed: {started.stderr.strip()}")
+        pytest.fail(f"{broker_kind} broker start failed: {started.stderr.strip()}")
     address = started.stdout.strip().splitlines()[-1]
     try:
         yield address

@@ -7,7 +7,6 @@ import uuid
 from pathlib import Path
 
 from conftest import run_cli
-from elasticc_stream.engine.broker import kafka_home as kh
 from elasticc_stream.engine.broker.probe import free_port, port_open
 
 
@@ -130,30 +129,100 @@ def test_help_does_not_import_heavy_modules() -> None:
     assert out.stdout.strip() == ""
 
 
-def test_kafka_home_config_and_commands(tmp_path: Path) -> None:
-    home = tmp_path / "kafka_2.13-3.9.0"
-    lay = kh.layout(home, tmp_path / "state")
-    port, cport = free_port(), free_port()
-    cluster_id = kh.write_config(lay, port, cport)
-    text = lay.config.read_text()
+def test_kraft_config_for_one_and_three_nodes(tmp_path: Path) -> None:
+    from elasticc_stream.engine.broker import kraft
+
+    one = [kraft.NodePorts(1, free_port(), free_port())]
+    text = kraft.node_config(one[0], one, tmp_path / "data")
     assert "process.roles=broker,controller" in text
-    assert f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}" in text
-    assert f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}" in text
-    assert f"controller.quorum.voters=1@127.0.0.1:{cport}" in text
-    assert f"log.dirs={lay.log_dirs}" in text
-    assert len(cluster_id) == 22
-    assert kh.write_config(lay, port, cport) == cluster_id  # kept across restarts
-    assert kh.format_command(lay, cluster_id) == [
-        str(home / "bin" / "kafka-storage.sh"), "format", "-t", cluster_id, "-c", str(lay.config),
-        "--ignore-formatted"]
-    assert kh.start_command(lay) == [str(home / "bin" / "kafka-server-start.sh"), str(lay.config)]
+    assert f"listeners=PLAINTEXT://127.0.0.1:{one[0].port},CONTROLLER://127.0.0.1:{one[0].controller_port}" in text
+    assert f"controller.quorum.voters=1@127.0.0.1:{one[0].controller_port}" in text
+    assert "offsets.topic.replication.factor=1" in text and "min.insync.replicas=1" in text
+    assert "group.initial.rebalance.delay.ms=0" in text
+    three = [kraft.NodePorts(i, 9000 + i, 9100 + i) for i in (1, 2, 3)]
+    text = kraft.node_config(three[1], three, tmp_path / "data")
+    assert "node.id=2" in text and "advertised.listeners=PLAINTEXT://127.0.0.1:9002" in text
+    assert "controller.quorum.voters=1@127.0.0.1:9101,2@127.0.0.1:9102,3@127.0.0.1:9103" in text
+    assert "default.replication.factor=3" in text and "min.insync.replicas=2" in text
+    assert len(kraft.new_cluster_id()) == 22
+
+
+def test_java_version_parsing() -> None:
+    from elasticc_stream.engine.broker.kafka_home import parse_java_major
+
+    assert parse_java_major('openjdk version "17.0.15" 2025-04-15') == 17
+    assert parse_java_major('java version "1.8.0_392"') == 8
+    assert parse_java_major('openjdk version "25" 2025-09-16') == 25
 
 
 def test_kafka_home_that_is_not_a_distribution_is_refused(tmp_path: Path) -> None:
     started = run_cli("broker", "start", "--port", "0", "--dir", str(tmp_path / "s"),
                       "--kafka-home", str(tmp_path))
     assert started.returncode == 1
-    assert "not an Apache Kafka distribution" in started.stderr
+    assert "not an Apache Kafka distribution" in started.stderr and "Traceback" not in started.stderr
+
+
+def test_no_kafka_found_says_how_to_get_it(tmp_path: Path) -> None:
+    started = run_cli("broker", "start", "--kafka", "--port", "0", "--dir", str(tmp_path / "s"),
+                      env={"ELASTICC_STREAM_KAFKA_LIBS": str(tmp_path / "none"), "KAFKA_HOME": ""})
+    assert started.returncode == 1
+    lines = started.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no Apache Kafka found" in lines[0] and "make kafka" in lines[0]
+
+
+def test_no_java_is_one_clear_line(tmp_path: Path) -> None:
+    import shutil
+
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    assert shutil.which("java", path=str(empty)) is None
+    started = run_cli("broker", "start", "--kafka", "--port", "0", "--dir", str(tmp_path / "s"),
+                      env={"PATH": str(empty), "JAVA_HOME": "", "KAFKA_HOME": ""})
+    assert started.returncode == 1
+    lines = started.stderr.strip().splitlines()
+    assert len(lines) == 1 and "needs Java 17" in lines[0]
+
+
+def test_kafka_distribution_keeps_topics_and_offsets_across_restart(tmp_path: Path) -> None:
+    """A distribution's libs/ and `make kafka`'s cache are one code path; data in --dir survives a restart."""
+    import json
+
+    from confluent_kafka import Consumer, Producer, TopicPartition
+    from elasticc_stream.engine.broker.kafka_home import CACHE_LIBS
+    from elasticc_stream.engine.topics import ensure_topic
+
+    home = tmp_path / "kafka_2.13-4.1.2"
+    (home / "bin").mkdir(parents=True)
+    (home / "libs").symlink_to(CACHE_LIBS)
+    state = tmp_path / "state"
+    first = run_cli("broker", "start", "--kafka-home", str(home), "--port", "0", "--dir", str(state), timeout=240)
+    assert first.returncode == 0, first.stderr
+    assert "keeps topics and committed offsets" in first.stderr
+    try:
+        address = first.stdout.strip()
+        ensure_topic(address, "kept", 2)
+        producer = Producer({"bootstrap.servers": address, "enable.idempotence": True})
+        for i in range(10):
+            producer.produce("kept", f"m{i}".encode(), partition=i % 2)
+        assert producer.flush(30) == 0
+        consumer = Consumer({"bootstrap.servers": address, "group.id": "kept-group", "enable.auto.commit": False})
+        consumer.commit(offsets=[TopicPartition("kept", 0, 3), TopicPartition("kept", 1, 5)], asynchronous=False)
+        consumer.close()
+    finally:
+        assert run_cli("broker", "stop", "--dir", str(state), timeout=60).returncode == 0
+    again = run_cli("broker", "start", "--kafka", "--port", "0", "--dir", str(state), timeout=240)
+    assert again.returncode == 0, again.stderr
+    try:
+        address = again.stdout.strip()
+        status = run_cli("broker", "status", "--dir", str(state), "--json")
+        topics = {t["name"]: t for t in json.loads(status.stdout)["topics"]}
+        assert topics["kept"]["messages"] == 10 and topics["kept"]["partitions"] == 2
+        consumer = Consumer({"bootstrap.servers": address, "group.id": "kept-group", "enable.auto.commit": False})
+        committed = consumer.committed([TopicPartition("kept", 0), TopicPartition("kept", 1)], timeout=30)
+        consumer.close()
+        assert [tp.offset for tp in committed] == [3, 5]
+    finally:
+        assert run_cli("broker", "stop", "--dir", str(state), timeout=60).returncode == 0
 
 
 def test_broker_tied_to_its_owner_dies_with_it(tmp_path: Path) -> None:
@@ -182,3 +251,30 @@ def test_broker_tied_to_its_owner_dies_with_it(tmp_path: Path) -> None:
         time.sleep(0.05)
     assert not process_alive(broker_pid)
     StateDir(tmp_path).clear()
+
+
+def test_watermarks_and_lag(kafka_bootstrap: str, broker_kind: str, make_topic) -> None:
+    """Batched produce: Apache Kafka's watermarks and lag are exact; Tansu's high watermark is a lower bound."""
+    import json
+
+    from confluent_kafka import Consumer, Producer, TopicPartition
+
+    name = make_topic(partitions=1)
+    producer = Producer({"bootstrap.servers": kafka_bootstrap, "linger.ms": 50})
+    for i in range(30):
+        producer.produce(name, f"m{i}".encode(), partition=0)
+    assert producer.flush(30) == 0
+    group = f"lag-{name}"
+    consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": group, "enable.auto.commit": False})
+    consumer.commit(offsets=[TopicPartition(name, 0, 12)], asynchronous=False)
+    consumer.close()
+    shown = run_cli("consume", "--bootstrap", kafka_bootstrap, "--topic", name, "--group", group,
+                    "--offsets", "--json")
+    assert shown.returncode == 0, shown.stderr
+    report = json.loads(shown.stdout)
+    (row,) = report["partitions"]
+    assert row["committed"] == 12 and row["low"] == 0
+    if broker_kind == "kafka":
+        assert row["high"] == 30 and row["lag"] == 18 and report["note"] is None
+    else:
+        assert row["high"] <= 30 and row["lag"] <= 18 and "undercount" in report["note"]

@@ -180,7 +180,7 @@ def test_timeout_and_start_latest(kafka_bootstrap: str, make_topic) -> None:
     assert events[0].alerts == 0 and s.stop_reason == "timeout"
 
 
-def test_offsets_shows_committed_offset_and_lag(kafka_bootstrap: str, make_topic) -> None:
+def test_offsets_shows_committed_offset_and_lag(kafka_bootstrap: str, make_topic, broker_kind: str) -> None:
     topic = make_topic(2)
     produce(kafka_bootstrap, topic, [schemaless(500), schemaless(501), schemaless(502)], one_by_one=True)
     group = f"offsets-{topic}"
@@ -194,7 +194,8 @@ def test_offsets_shows_committed_offset_and_lag(kafka_bootstrap: str, make_topic
     assert table == {0: ["2", "0", "3", "1"], 1: ["-", "0", "0", "0"]}
     total = next(line.split() for line in shown.stdout.splitlines() if line.split()[:1] == ["total"])
     assert total[:3] == ["total", "1", "1"]
-    assert "Tansu" in shown.stdout and "undercount" in shown.stdout
+    # The undercounting note is Tansu's alone: Apache Kafka's watermarks are exact.
+    assert ("Tansu" in shown.stdout and "undercount" in shown.stdout) == (broker_kind == "tansu")
 
     as_json = consume("--bootstrap", kafka_bootstrap, "--topic", topic, "--group", group, "--offsets", "--json")
     report = strict_json(as_json.stdout)

@@ -24,7 +24,7 @@ from elasticc_stream.engine.replay import events as ev
 from elasticc_stream.engine.replay.config import ReplayConfig
 from elasticc_stream.engine.replay.runner import Replayer
 
-pytestmark = pytest.mark.kafka
+pytestmark = pytest.mark.broker
 
 V0_9_1 = Path(af.decoder.__file__).parent / "data" / "schemas" / "v0_9_1" / "elasticc.v0_9_1.alert.avsc"
 BANDS = "ugrizY"

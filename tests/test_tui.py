@@ -59,7 +59,7 @@ def cells(table, key: str) -> list[str]:
     return [str(cell) for cell in table.get_row(key)]
 
 
-@pytest.mark.kafka
+@pytest.mark.broker
 async def test_replay_fills_observations_then_alert_opens_with_tree_and_curve(
         kafka_bootstrap: str, topic: str, tmp_path: Path):
     data = make_batch(tmp_path / "gathered", 20)
@@ -117,7 +117,7 @@ async def test_replay_fills_observations_then_alert_opens_with_tree_and_curve(
     assert not app.bridge.replay_running and not app.bridge.stream_running
 
 
-@pytest.mark.kafka
+@pytest.mark.broker
 async def test_pause_resume_stop_keys(kafka_bootstrap: str, topic: str, tmp_path: Path):
     data = make_batch(tmp_path / "gathered", 20)
     config = ReplayConfig(bootstrap=kafka_bootstrap, topic=topic, data=data, per_obs=2, observations=10,
@@ -140,7 +140,7 @@ async def test_pause_resume_stop_keys(kafka_bootstrap: str, topic: str, tmp_path
     assert not app.bridge.replay_running and not app.bridge.stream_running
 
 
-@pytest.mark.kafka
+@pytest.mark.broker
 async def test_undecodable_message_is_notified_and_logged(kafka_bootstrap: str, make_topic):
     from confluent_kafka import Producer
 

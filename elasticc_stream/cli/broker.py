@@ -12,8 +12,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "broker", help="start, stop or inspect a local Kafka-protocol broker",
         description="A local broker for demos and tests: the embedded Tansu broker (memory only) by default, or "
-                    "an Apache Kafka distribution (--kafka-home or KAFKA_HOME) as one KRaft node. Every other "
-                    "command works against any cluster by address, this one is only a convenience.")
+                    "Apache Kafka (--kafka: from `make kafka`'s classpath, or the distribution named by "
+                    "--kafka-home / KAFKA_HOME) as one KRaft node or a 3-node cluster, its data kept in --dir. "
+                    "Every other command works against any cluster by address, this one is only a convenience.")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     start = actions.add_parser("start", help="start a broker in the background",
@@ -22,10 +23,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     start.add_argument("--port", type=int, default=9092, help="listening port (default 9092; 0 picks a free one)")
     _add_dir(start)
     start.add_argument("--kafka-home", default=os.environ.get("KAFKA_HOME"),
-                       help="run this Apache Kafka distribution instead of the embedded broker "
-                            "(default: $KAFKA_HOME when set)")
+                       help="run Apache Kafka from this distribution (bin/ + libs/) instead of the embedded "
+                            "broker (default: $KAFKA_HOME when set)")
+    start.add_argument("--kafka", action="store_true",
+                       help="run Apache Kafka (Java 17+): from --kafka-home/KAFKA_HOME, else `make kafka`'s jars")
+    start.add_argument("--nodes", type=int, default=1, choices=(1, 3),
+                       help="Kafka nodes (default 1); 3: a replicated cluster on ports PORT, PORT+1, PORT+2 "
+                            "(free ones with --port 0), replication factor 3, min.insync.replicas 2")
     start.add_argument("--embedded", action="store_true", help="use the embedded broker even if KAFKA_HOME is set")
     start.set_defaults(run=_start)
+
+    node = actions.add_parser("node", help="stop, kill, freeze, thaw or restart one node of a local Kafka cluster",
+                              description="Rehearse failures on the cluster started from --dir: stop (SIGTERM), "
+                                          "kill (SIGKILL), freeze (SIGSTOP), thaw (SIGCONT) or restart node N "
+                                          "(1-based, as `broker status` lists them).")
+    node.add_argument("node_action", choices=("stop", "kill", "freeze", "thaw", "restart"), metavar="ACTION",
+                      help="stop | kill | freeze | thaw | restart")
+    node.add_argument("node_id", type=int, metavar="N", help="node number")
+    _add_dir(node)
+    node.add_argument("--kafka-home", default=os.environ.get("KAFKA_HOME"),
+                      help="the distribution to restart the node from (default: $KAFKA_HOME, else `make kafka`'s)")
+    node.set_defaults(run=_node)
 
     stop = actions.add_parser("stop", help="stop the broker started from --dir (not an error if none runs)")
     _add_dir(stop)
@@ -57,10 +75,17 @@ def _start(args: argparse.Namespace) -> int:
 
         raise UserError(f"--port {args.port}: not a port number")
     kafka_home = None if args.embedded else args.kafka_home
-    info = start_broker(args.port, args.dir, kafka_home=kafka_home)
-    kind = "Apache Kafka (KRaft, one node)" if info.kind == "kafka" else "embedded Tansu broker"
-    _err(f"started {kind} on {info.address} (pid {info.pid}); log: {info.log_path}")
-    if info.kind == "tansu":
+    kafka = not args.embedded and (args.kafka or bool(kafka_home))
+    info = start_broker(args.port, args.dir, kafka_home=kafka_home, kafka=kafka, nodes=args.nodes)
+    if info.kind == "kafka":
+        from elasticc_stream.engine.broker.kafka_cluster import KEEPS_DATA_NOTE
+
+        shape = "one KRaft node" if len(info.nodes) == 1 else f"{len(info.nodes)}-node KRaft cluster"
+        pids = ", ".join(str(n["pid"]) for n in info.nodes)
+        _err(f"started Apache Kafka ({shape}) on {info.address} (pid {pids}); log: {info.log_path}")
+        _err(f"note: {KEEPS_DATA_NOTE.format(dir=info.state_dir)}")
+    else:
+        _err(f"started embedded Tansu broker on {info.address} (pid {info.pid}); log: {info.log_path}")
         _err(f"note: {MEMORY_ONLY_NOTE}")
     _err(f"stop it with: elasticc-stream broker stop --dir {info.state_dir}")
     print(info.address, flush=True)
@@ -90,9 +115,15 @@ def _status(args: argparse.Namespace) -> int:
     if status.running and info is not None:
         from elasticc_stream.engine.broker.inspect import list_topics
 
-        topics = list_topics(info.address, exact=args.exact)
-        result["topics"] = [{"name": t.name, "partitions": t.partitions, "messages": t.messages} for t in topics]
+        topics = list_topics(info.address, exact=args.exact, tansu=info.kind == "tansu")
+        result["topics"] = [{"name": t.name, "partitions": t.partitions, "messages": t.messages,
+                             "replicas": [{"partition": p, "leader": leader, "replicas": list(reps), "isr": list(isr)}
+                                          for p, leader, reps, isr in t.replicas]} for t in topics]
         result["counts"] = "read" if args.exact else "offsets"
+    if info is not None and info.nodes:
+        from elasticc_stream.engine.broker.state import process_alive
+
+        result["nodes"] = [{**n, "up": process_alive(n["pid"])} for n in info.nodes]
     if args.json:
         print(json.dumps(result))
         return 0 if status.running else 1
@@ -102,6 +133,8 @@ def _status(args: argparse.Namespace) -> int:
         return 1
     print(f"broker: running, {info.kind}, {info.address}, pid {info.pid}")
     print(f"log: {info.log_path}")
+    for n in result.get("nodes", []):
+        print(f"node {n['id']}: {'up' if n['up'] else 'down'}, pid {n['pid']}, port {n['port']}")
     if not result["topics"]:
         print("topics: none")
     else:
@@ -109,4 +142,19 @@ def _status(args: argparse.Namespace) -> int:
         print(f"{'topic':<{width}}  partitions  messages")
         for t in result["topics"]:
             print(f"{t['name']:<{width}}  {t['partitions']:>10}  {t['messages']:>8}")
+        if info.kind == "kafka":
+            for t in result["topics"]:
+                for r in t["replicas"]:
+                    isr = ",".join(str(i) for i in r["isr"])
+                    print(f"  {t['name']} partition {r['partition']}: leader {r['leader']}, in sync {isr or '-'}")
+    return 0
+
+
+def _node(args: argparse.Namespace) -> int:
+    from elasticc_stream.engine.broker.kafka_cluster import node_action
+    from elasticc_stream.engine.broker.state import default_state_dir
+
+    done = node_action(args.dir or default_state_dir(), args.node_action, args.node_id, args.kafka_home)
+    past = {"stop": "stopped", "kill": "killed", "freeze": "froze", "thaw": "thawed", "restart": "restarted"}
+    _err(f"{past[args.node_action]} node {args.node_id} (pid {done['pid']}, port {done['port']})")
     return 0

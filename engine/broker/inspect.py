@@ -15,10 +15,13 @@ class TopicInfo:
     partitions: int
     messages: int
     exact: bool  # counted by reading every record, not from watermarks
+    # per partition: (partition, leader node id (-1: none), replica node ids, in-sync replica node ids)
+    replicas: tuple[tuple[int, int, tuple[int, ...], tuple[int, ...]], ...] = ()
 
 
 def list_topics(bootstrap: str, extra: Mapping[str, str] | None = None, exact: bool = False,
-                timeout: float = 10) -> list[TopicInfo]:
+                timeout: float = 10, tansu: bool = True) -> list[TopicInfo]:
+    """Every topic with its message count; `tansu` corrects for that broker's undercounting watermark."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
@@ -31,17 +34,23 @@ def list_topics(bootstrap: str, extra: Mapping[str, str] | None = None, exact: b
         if name.startswith("__"):
             continue
         partitions = sorted(meta.topics[name].partitions)
-        count = _count_records(bootstrap, name, partitions, extra) if exact else \
-            _watermark_total(bootstrap, name, partitions, extra)
-        topics.append(TopicInfo(name=name, partitions=len(partitions), messages=count, exact=exact))
+        if exact:
+            count = _count_records(bootstrap, name, partitions, extra)
+        else:
+            count = _watermark_total(bootstrap, name, partitions, extra, read_last_batch=tansu)
+        parts = meta.topics[name].partitions
+        replicas = tuple((p, parts[p].leader, tuple(parts[p].replicas), tuple(parts[p].isrs)) for p in partitions)
+        topics.append(TopicInfo(name=name, partitions=len(partitions), messages=count, exact=exact,
+                                replicas=replicas))
     return topics
 
 
-def _watermark_total(bootstrap, topic, partitions, extra, idle: float = 0.5) -> int:
-    """Messages from watermarks, corrected by reading only each partition's last record batch.
+def _watermark_total(bootstrap, topic, partitions, extra, idle: float = 0.5, read_last_batch: bool = True) -> int:
+    """Messages from watermarks; on Tansu corrected by reading only each partition's last record batch.
 
-    The embedded broker's high watermark is its last batch's base offset + 1, so a batch of several records
-    is undercounted; fetching from that offset returns the whole last batch and so the true end offset.
+    Tansu only: its high watermark is its last batch's base offset + 1, so a batch of several records is
+    undercounted; fetching from that offset returns the whole last batch and so the true end offset.
+    Apache Kafka's watermarks are exact and are used as they are.
     """
     from confluent_kafka import Consumer, TopicPartition
 
@@ -53,7 +62,7 @@ def _watermark_total(bootstrap, topic, partitions, extra, idle: float = 0.5) -> 
         end: dict[int, int] = {}
         for p in partitions:
             low[p], end[p] = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)
-        tail = [TopicPartition(topic, p, end[p] - 1) for p in partitions if end[p] > low[p]]
+        tail = [TopicPartition(topic, p, end[p] - 1) for p in partitions if end[p] > low[p] and read_last_batch]
         if tail:
             consumer.assign(tail)
             while batch := consumer.consume(1000, timeout=idle):

@@ -35,6 +35,15 @@ def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
 
 def metadata_answers(host: str, port: int, timeout: float = 2.0) -> bool:
     """True when a Kafka Metadata (v1) request at host:port gets a well-formed answer."""
+    return metadata_brokers(host, port, timeout) is not None
+
+
+def metadata_brokers(host: str, port: int, timeout: float = 2.0) -> int | None:
+    """How many brokers a Metadata (v1) answer from host:port lists; None when no well-formed answer came.
+
+    A cluster node that answers but lists fewer brokers than the cluster has is not ready for topics
+    replicated to all of them.
+    """
     correlation = 0x5EED
     client = b"elasticc-stream"
     header = struct.pack(">hhih", 3, 1, correlation, len(client)) + client
@@ -44,13 +53,13 @@ def metadata_answers(host: str, port: int, timeout: float = 2.0) -> bool:
         with socket.create_connection((host, port), timeout=timeout) as sock:
             sock.settimeout(timeout)
             sock.sendall(request)
-            head = _read_exactly(sock, 8)
+            head = _read_exactly(sock, 12)
     except OSError:
-        return False
+        return None
     if head is None:
-        return False
-    size, got = struct.unpack(">ii", head)
-    return got == correlation and size >= 4
+        return None
+    size, got, brokers = struct.unpack(">iii", head)
+    return brokers if got == correlation and size >= 8 else None
 
 
 def _read_exactly(sock: socket.socket, n: int) -> bytes | None:

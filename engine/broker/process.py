@@ -10,7 +10,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from elasticc_stream.engine.broker import kafka_home as kh
 from elasticc_stream.engine.broker.probe import free_port, metadata_answers, port_in_use, port_open
 from elasticc_stream.engine.broker.state import BrokerInfo, StateDir, process_alive, process_command
 from elasticc_stream.engine.broker.tansu import find_tansu, tansu_command
@@ -29,8 +28,12 @@ class BrokerStatus:
 
 
 def start_broker(port: int = 9092, state_dir: Path | str | None = None, kafka_home: Path | str | None = None,
-                 ready_timeout: float | None = None, die_with_parent: bool = False) -> BrokerInfo:
+                 ready_timeout: float | None = None, die_with_parent: bool = False, kafka: bool = False,
+                 nodes: int = 1) -> BrokerInfo:
     """Start a broker in the background and return once it answers a metadata request.
+
+    Tansu (embedded, memory only) by default; Apache Kafka with `kafka` or a `kafka_home` distribution, as one
+    KRaft node or a cluster of `nodes`, its data kept in the state folder.
 
     `die_with_parent` ties the broker's life to the calling process (Linux), for owners such as the demo that
     must leave nothing behind even when they are killed with SIGKILL and no cleanup code can run.
@@ -42,21 +45,25 @@ def start_broker(port: int = 9092, state_dir: Path | str | None = None, kafka_ho
     if recorded is not None and process_alive(recorded.pid):
         raise UserError(f"a broker is already running from {state.path} (pid {recorded.pid}, {recorded.address}); "
                         f"stop it with: elasticc-stream broker stop --dir {state.path}")
-    if port == 0:
-        port = free_port(HOST)
-    elif port_in_use(port, HOST):
-        raise UserError(f"port {port} on {HOST} is already in use; choose another with --port (0 picks a free one)")
+    if not (kafka or kafka_home) and nodes != 1:
+        raise UserError("--nodes needs --kafka: the embedded broker runs as one node")
+    if not (kafka or kafka_home) or nodes == 1:
+        if port == 0:
+            port = free_port(HOST)
+        elif port_in_use(port, HOST):
+            raise UserError(f"port {port} on {HOST} is already in use; choose another with --port (0 picks a free one)")
     try:
         state.path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"cannot create state folder {state.path}: {exc.strerror}") from exc
 
-    if kafka_home:
-        command, kind = _prepare_kafka(Path(kafka_home), state.path, port), "kafka"
-        timeout = ready_timeout or 90.0
-    else:
-        command, kind = tansu_command(find_tansu(), port, HOST), "tansu"
-        timeout = ready_timeout or 20.0
+    if kafka or kafka_home:
+        from elasticc_stream.engine.broker.kafka_cluster import start_cluster
+
+        return start_cluster(state, port, nodes, kafka_home, HOST, ready_timeout or 120.0,
+                             _kill_with_parent if die_with_parent else None)
+    command, kind = tansu_command(find_tansu(), port, HOST), "tansu"
+    timeout = ready_timeout or 20.0
 
     with open(state.log_file, "ab") as log:
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -86,17 +93,6 @@ def _kill_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL))
 
 
-def _prepare_kafka(home: Path, state_dir: Path, port: int) -> list[str]:
-    kh.check_distribution(home)
-    lay = kh.layout(home, state_dir)
-    cluster_id = kh.write_config(lay, port, free_port(HOST))
-    fmt = subprocess.run(kh.format_command(lay, cluster_id), capture_output=True, text=True)
-    if fmt.returncode != 0:
-        detail = (fmt.stderr or fmt.stdout).strip().splitlines()
-        raise UserError(f"kafka-storage.sh format failed: {detail[-1] if detail else fmt.returncode}")
-    return kh.start_command(lay)
-
-
 def stop_broker(state_dir: Path | str | None = None, wait: float = 10.0) -> BrokerInfo | None:
     """Stop the recorded broker; return what was stopped, or None when nothing was running."""
     from elasticc_stream.engine.broker.state import default_state_dir
@@ -105,6 +101,16 @@ def stop_broker(state_dir: Path | str | None = None, wait: float = 10.0) -> Brok
     info = state.read()
     if info is None:
         return None
+    if info.kind == "kafka" and info.nodes:
+        from elasticc_stream.engine.broker.kafka_cluster import terminate
+
+        live = [pid for pid in info.pids() if process_alive(pid) and _looks_like_broker(pid)]
+        for pid in live:  # all at once: a cluster shuts down in the time of its slowest node
+            os.kill(pid, signal.SIGTERM)
+        for pid in live:
+            terminate(pid, wait=max(wait, 20.0))
+        state.clear()
+        return info if live else None
     if not process_alive(info.pid) or not _looks_like_broker(info.pid):
         state.clear()
         return None
@@ -152,7 +158,7 @@ def broker_status(state_dir: Path | str | None = None) -> BrokerStatus:
     info = state.read()
     if info is None:
         return BrokerStatus(running=False, info=None, stale=False)
-    alive = process_alive(info.pid)
+    alive = any(process_alive(pid) for pid in info.pids())
     return BrokerStatus(running=alive, info=info, stale=not alive)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 
@@ -17,13 +17,21 @@ def default_state_dir() -> Path:
 class BrokerInfo:
     address: str
     pid: int
-    kind: str  # "tansu" (embedded, memory only) or "kafka" (an Apache Kafka distribution)
+    kind: str  # "tansu" (embedded, memory only) or "kafka" (Apache Kafka, one node or a cluster)
     log_path: str
     state_dir: str
+    # Apache Kafka only: one entry per node, {"id", "port", "controller_port", "pid"}; `pid` above is node 1's.
+    nodes: list[dict] = field(default_factory=list)
 
     @property
     def port(self) -> int:
-        return int(self.address.rsplit(":", 1)[1])
+        return int(self.address.split(",")[0].rsplit(":", 1)[1])
+
+    def node(self, node_id: int) -> dict | None:
+        return next((n for n in self.nodes if n["id"] == node_id), None)
+
+    def pids(self) -> list[int]:
+        return [n["pid"] for n in self.nodes] if self.nodes else [self.pid]
 
 
 class StateDir:

@@ -10,7 +10,8 @@ from elasticc_stream.engine.errors import UserError
 from elasticc_stream.engine.kafka_config import consumer_config, scrub
 
 # The embedded broker (Tansu) reports a high watermark that undercounts when a produce batch held several
-# records, so its lag figures are lower bounds there; real Kafka brokers give exact ones.
+# records, so its lag figures are lower bounds there; real Kafka brokers give exact ones. The note is shown
+# only when the broker is Tansu (engine/broker/identify.py).
 WATERMARK_NOTE = ("the embedded Tansu broker's high watermark can undercount when a batch held several "
                   "records: there, lag is a lower bound (count what you consume instead)")
 
