@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping
 
@@ -12,6 +13,11 @@ from elasticc_stream.engine.errors import UserError
 _SECRET = re.compile(r"password|secret|jaas|credential|token|oauthbearer\.config|ssl\.key\.pem|private|user\.info",
                      re.I)
 REDACTED = "***"
+
+# Admin clients log through this logger instead of librdkafka writing to stderr: a user sees one clear
+# error line, and the CLI's -v or the TUI's event log can still show the client's own words.
+admin_log = logging.getLogger("elasticc_stream.kafka.admin")
+admin_log.addHandler(logging.NullHandler())
 
 
 def parse_properties(items: Iterable[str] | None) -> dict[str, str]:
@@ -78,7 +84,7 @@ def producer_config(bootstrap: str, extra: Mapping[str, str] | None = None) -> d
 
 
 def admin_config(bootstrap: str, extra: Mapping[str, str] | None = None) -> dict[str, object]:
-    config: dict[str, object] = {"bootstrap.servers": bootstrap}
+    config: dict[str, object] = {"bootstrap.servers": bootstrap, "logger": admin_log}
     # Producer/consumer-only properties would make AdminClient warn; keep connection/security ones.
     shared = ("security.", "sasl.", "ssl.", "socket.", "client.")
     config.update({k: v for k, v in (extra or {}).items() if k.startswith(shared)})

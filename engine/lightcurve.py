@@ -176,22 +176,27 @@ def render_light_curve(record: dict, width: int, height: int, color: bool = True
         try:
             fig.theme("simple")  # no painted background: readable on dark and light terminals alike
             fig.plot_size(width, height)
-            for band in curve.band_order():
-                paint = pixel(foreground=colors[band])
-                for group, marker in ((curve.secondary, None), (curve.bands, MARKERS["detection"])):
-                    points = [p for p in group.get(band, []) if p.source != "current"]
-                    if not points:
-                        continue
-                    xs, ys = [p.time for p in points], [p.value for p in points]
-                    errs = [p.error or 0.0 for p in points]
-                    if any(errs):
-                        fig.draw(fig.error(xs, ys, errs, pixel=paint))
+            # Layers, bottom first: every error bar, then forced photometry, then detections, then the
+            # current detection; drawing a band's bars after another band's markers would hide them.
+            layers = [(group, band, marker) for group, marker in ((curve.secondary, None),
+                                                                  (curve.bands, MARKERS["detection"]))
+                      for band in curve.band_order()]
+            min_error = _visible_error(curve, height)
+            for group, band, _ in layers:
+                points = [p for p in group.get(band, []) if p.source != "current" and (p.error or 0) >= min_error]
+                if points:
+                    fig.draw(fig.error([p.time for p in points], [p.value for p in points],
+                                       [p.error or 0.0 for p in points], pixel=pixel(foreground=colors[band])))
+            c = curve.current
+            if c is not None and c.error and c.error >= min_error:
+                fig.draw(fig.error([c.time], [c.value], [c.error], pixel=pixel(foreground=colors[c.band])))
+            for group, band, marker in layers:
+                points = [p for p in group.get(band, []) if p.source != "current"]
+                if points:
                     symbol = marker or MARKERS[points[0].source]
-                    fig.draw(fig.signal(xs, ys, marker=plt.marker(symbol, paint)))
-            if curve.current is not None:
-                c = curve.current
-                if c.error:
-                    fig.draw(fig.error([c.time], [c.value], [c.error], pixel=pixel(foreground=colors[c.band])))
+                    fig.draw(fig.signal([p.time for p in points], [p.value for p in points],
+                                        marker=plt.marker(symbol, pixel(foreground=colors[band]))))
+            if c is not None:
                 cur = plt.marker(MARKERS["current"], pixel(foreground=colors[c.band], style="bold"))
                 fig.draw(fig.signal([c.time], [c.value], marker=cur))
             if curve.invert_y:
@@ -203,6 +208,19 @@ def render_light_curve(record: dict, width: int, height: int, color: bool = True
             fig.clear()
             plt.terminal.limit()
     return text.rstrip("\n") + "\n" + _key(curve, colors, color)
+
+
+def _visible_error(curve: LightCurve, height: int) -> float:
+    """Error bars shorter than about one text row are drawn as a lone `│` that reads as a stray glyph."""
+    points = [p for group in (curve.bands, curve.secondary) for band in group.values() for p in band]
+    if curve.current is not None:
+        points.append(curve.current)
+    lows = [p.value - (p.error or 0.0) for p in points]
+    highs = [p.value + (p.error or 0.0) for p in points]
+    if not lows:
+        return 0.0
+    rows = max(1, height - 5)  # title, axis and labels take about five rows
+    return (max(highs) - min(lows)) / rows
 
 
 def _band_colors(bands: list[str]) -> dict[str, str]:

@@ -18,6 +18,7 @@ from elasticc_stream.engine.replay.config import ReplayConfig
 from elasticc_stream.tui import state as tui_state
 from elasticc_stream.tui.app import ElasticcStreamApp
 from elasticc_stream.tui.screens.alert import AlertScreen
+from elasticc_stream.tui.screens.confirm import ConfirmScreen
 from elasticc_stream.tui.screens.help import HelpScreen
 from elasticc_stream.tui.screens.replay import ReplayScreen
 from elasticc_stream.tui.screens.stream import StreamScreen
@@ -77,11 +78,19 @@ async def test_replay_fills_observations_then_alert_opens_with_tree_and_curve(
         for number in (1, 2, 3):
             row = cells(table, str(number))
             first, last = times[(number - 1) * 5], times[number * 5 - 1]
-            assert row[0] == str(number)
+            assert row[0] == f"{number} ✓"
             assert row[2] == "5"
             assert (row[3], row[4]) == (str(first), str(last))
-            assert row[5] == "✓"
+            assert row[5].endswith("/s")  # this observation's own alerts/s
+        assert cells(table, "3")[6] == "0:00"  # nothing left once the last one is delivered
         assert app.state.replay.finished.delivered == 15
+
+        # A finished replay is not re-sent by a stray `s`: it asks first, and `n` keeps the topic as it is.
+        await pilot.press("s")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert isinstance(app.screen, ReplayScreen)
+        assert not app.bridge.replay_running and app.state.replay.runs == 1
 
         await pilot.press("2")
         assert isinstance(app.screen, StreamScreen)
@@ -167,19 +176,87 @@ async def test_undecodable_message_is_notified_and_logged(kafka_bootstrap: str, 
         await wait_until(pilot, lambda: not app.is_running, "the app to exit")
 
 
-async def test_unreachable_broker_is_an_error_not_a_crash():
+async def test_unreachable_broker_is_a_state_on_screen_not_log_text():
     app = ElasticcStreamApp(None, "127.0.0.1:1", "nowhere", {"socket.connection.setup.timeout.ms": "1000"})
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_until(pilot, lambda: app.state.stream.status == "failed", "the consumer to give up", 60)
+        assert isinstance(app.screen, StreamScreen)  # watch only: the stream is what there is to see
+        await wait_until(pilot, lambda: app.state.connection.consumer.state == "unreachable",
+                         "the consumer to be shown unreachable", 60)
         await pilot.pause(0.5)
-        assert any("127.0.0.1:1" in n.message for n in app._notifications)
-        await pilot.press("s")  # no replay configured: a warning, nothing else
+        text = screen_text(app)
+        assert "consumer ✗ unreachable" in text
+        assert "refused" in text
+        # librdkafka's own lines go to the event log, never over the panels.
+        assert "rdkafka" not in text and "FAIL" not in text
+        assert any("refused" in line for _, _, line in app.state.log.lines)
+        assert app.state.stream.status != "failed"  # it keeps trying: a broker may come up later
+        await pilot.press("s")  # watch only: no replay key, nothing happens
         await pilot.press("q")
         await wait_until(pilot, lambda: not app.is_running, "the app to exit")
     assert app.return_code == 0
 
 
+def screen_text(app) -> str:
+    """What the terminal shows, as plain text (from the app's own screenshot)."""
+    import html
+    import re
+
+    svg = app.export_screenshot()
+    body = svg[svg.index("<g class=\"terminal"):] if "<g class=\"terminal" in svg else svg
+    rows: dict[float, str] = {}
+    for y, content in re.findall(r"<text[^>]*\by=\"([\d.]+)\"[^>]*>(.*?)</text>", body):
+        rows[float(y)] = rows.get(float(y), "") + html.unescape(re.sub(r"<[^>]+>", "", content))
+    return "\n".join(rows[y].replace("\xa0", " ") for y in sorted(rows))
+
+
 # -- the view state, without Textual or Kafka --------------------------------------------------------------
+
+def test_replay_rate_does_not_fall_while_paused():
+    clock = [100.0]
+    state = tui_state.TuiState(lambda: clock[0])
+    state.apply([ev.ReplayPlanned("d", 100, 40, 10, 4, 1.0, "t", "b", 1, "diaSource,midPointTai", []),
+                 ev.ReplayStarted(1.0), ev.ObservationStarted(1, 0.0, 10)])
+    clock[0] += 2.0
+    state.apply([ev.ObservationDelivered(1, 10, 1.0, 2.0, 0.5, 10, 40)])
+    assert state.replay.rate() == pytest.approx(5.0)
+    assert state.replay.rows[1].rate == pytest.approx(20.0)  # 10 alerts in 0.5 s
+    state.apply([tui_state.WorkerStatus("replay", "paused")])
+    clock[0] += 30.0
+    assert state.replay.rate() == pytest.approx(5.0)
+    assert state.replay.eta() is not None
+    state.apply([tui_state.WorkerStatus("replay", "running")])
+    clock[0] += 2.0
+    assert state.replay.rate() == pytest.approx(10 / 4.0)
+
+
+def test_connection_state_follows_the_clients():
+    state = tui_state.TuiState(lambda: 0.0)
+    assert state.connection.consumer.state == "off"
+    state.apply([tui_state.ConnectionChanged("stream", "connecting")])
+    assert state.connection.consumer.state == "connecting"
+    state.apply([tui_state.KafkaTrouble("stream", "127.0.0.1:1/bootstrap: Connect to ipv4#127.0.0.1:1 failed: "
+                                                  "Connection refused (after 0ms in state CONNECT)")])
+    assert (state.connection.consumer.state, state.connection.consumer.reason) == \
+        ("unreachable", "Connection refused")
+    state.apply([tui_state.KafkaTrouble("stream", "Group rebalance in progress")])
+    assert state.connection.consumer.state == "unreachable"  # not a connection complaint: no change
+    state.apply([tui_state.ConsumerAssigned(1000.0)])
+    assert state.connection.consumer.state == "connected"
+    assert any("refused" in text for _, _, text in state.log.lines)
+
+
+def test_messages_produced_before_the_consumer_joined_are_age_not_latency():
+    schema = af.shipped("elasticc.v0_9_1")
+    alert = decode(af.schemaless(af.elasticc_record(schema), schema), schema=schema)[0]
+    state = tui_state.TuiState(lambda: 0.0)
+    state.apply([tui_state.ConsumerAssigned(1000.0),
+                 AlertReceived(alert, "t", 0, 0, 900_000, 100.0),     # waiting in the topic for 100 s
+                 AlertReceived(alert, "t", 0, 1, 1_000_500, 0.004)])  # produced after the join
+    stream = state.stream
+    assert stream.backlog == 1 and stream.backlog_age_max == pytest.approx(100.0)
+    assert list(stream.latencies) == [pytest.approx(0.004)]
+    assert [row.backlog for row in stream.rows] == [True, False]
+
 
 def _received(i: int, alert) -> AlertReceived:
     return AlertReceived(alert, "t", i % 3, i, 1_000, 0.001 * (i % 50))
@@ -226,15 +303,22 @@ def test_replay_state_rows_log_and_notices_are_bounded():
     assert state.stream.errors == 3
 
 
-def test_kafka_trouble_is_said_once_a_minute():
+def test_kafka_trouble_is_logged_once_a_minute_and_never_a_popup():
     clock = [0.0]
     state = tui_state.TuiState(lambda: clock[0])
     trouble = tui_state.KafkaTrouble("stream", "Connection refused")
-    assert len(state.apply([trouble, trouble])) == 1
+
+    def logged() -> int:
+        return sum("Connection refused" in text for _, _, text in state.log.lines)
+
+    assert state.apply([trouble, trouble]) == []  # the status line says it; no toast over the panels
+    assert logged() == 1
     clock[0] = 30
-    assert state.apply([trouble]) == []
+    state.apply([trouble])
+    assert logged() == 1
     clock[0] = 61
-    assert len(state.apply([trouble])) == 1
+    state.apply([trouble])
+    assert logged() == 2
 
 
 # -- the command ----------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from elasticc_stream.engine.decoder import decode
 from elasticc_stream.engine.replay import events as ev
 from elasticc_stream.engine.replay.config import ReplayConfig
 from elasticc_stream.tui.app import ElasticcStreamApp
+from elasticc_stream.tui.state import ConnectionChanged
 
 BANDS = "ugrizY"
 CONFIG = ReplayConfig(bootstrap="127.0.0.1:9092", topic="elasticc",
@@ -44,8 +45,20 @@ def stream_events() -> list[object]:
                                     mjd=round(59582.0513 + 0.25 * i, 4), band=BANDS[i % 6],
                                     flux=80.0 + 7.5 * (i % 9), n_prv=8)
         alert = decode(af.schemaless(record, schema), schema=schema)[0]
-        out.append(AlertReceived(alert, "elasticc", i % 2, i // 2, 1646209315000 + 40 * i, 0.004 + 0.0015 * (i % 7)))
+        out.append(AlertReceived(alert, "elasticc", i % 3, i // 3, 1646209315000 + 40 * i,
+                                 0.004 + 0.0015 * (i % 7), str(1161 + i % 5).encode(), (("origin", b"snapshot"),)))
     return out
+
+
+def long_alert() -> AlertReceived:
+    """An alert whose values do not fit an 80-column tree: long floats, many forced points, a long key."""
+    schema = af.shipped("elasticc.v0_9_1")
+    record = af.elasticc_record(schema, source_id=246_813_579_246, object_id=123_456_789_012, mjd=59582.05130001,
+                                band="r", flux=419.95861816406, flux_err=12.345678901234, n_prv=12, n_forced=90)
+    record["diaSource"]["ra"] = 150.25000123456789
+    alert = decode(af.schemaless(record, schema), schema=schema)[0]
+    return AlertReceived(alert, "elasticc-with-a-rather-long-topic-name", 2, 1_234_567, 1646209315000, 0.0123,
+                         b"diaObjectId=123456789012 schema=elasticc.v0_9_1", (("content-type", b"avro/binary"),))
 
 
 class FixedClock:
@@ -72,22 +85,52 @@ def fed_app() -> ElasticcStreamApp:
     return app
 
 
-@pytest.mark.parametrize("size", [(100, 30), (80, 24)])
+SIZES = [(80, 24), (100, 30), (120, 35)]
+
+
+@pytest.mark.parametrize("size", SIZES)
 def test_replay_screen(snap_compare, size):
     app = fed_app()
     assert snap_compare(app, terminal_size=size, run_before=app.feed)
 
 
-@pytest.mark.parametrize("size", [(100, 30), (80, 24)])
+def test_replay_screen_watch_only(snap_compare):
+    clock = FixedClock()
+    app = ElasticcStreamApp(None, "127.0.0.1:9092", "elasticc", workers=False, clock=clock)
+
+    async def feed(pilot) -> None:
+        await pilot.pause()
+        app.apply_events([ConnectionChanged("stream", "unreachable", "Connection refused")])
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=feed, press=["1"])
+
+
+@pytest.mark.parametrize("size", SIZES)
 def test_stream_screen(snap_compare, size):
     app = fed_app()
     assert snap_compare(app, terminal_size=size, run_before=app.feed, press=["2", "down", "down"])
 
 
-@pytest.mark.parametrize("size", [(120, 35), (80, 24)])
+@pytest.mark.parametrize("size", SIZES)
 def test_alert_screen(snap_compare, size):
     app = fed_app()
     assert snap_compare(app, terminal_size=size, run_before=app.feed, press=["2", "enter", "_"])
+
+
+def test_alert_screen_long_values(snap_compare):
+    """At 80x24 a cut value is shown whole below the tree when the cursor is on it."""
+    clock = FixedClock()
+    app = ElasticcStreamApp(CONFIG, workers=False, clock=clock, color=True)
+
+    async def feed(pilot) -> None:
+        await pilot.pause()
+        app.apply_events([long_alert()])
+        await pilot.pause()
+
+    # Down to diaSource.ra: past the root, message, alertId, diaSource and four of its fields.
+    keys = ["2", "enter", *["down"] * 8, "_"]
+    assert snap_compare(app, terminal_size=(80, 24), run_before=feed, press=keys)
 
 
 def test_help_screen(snap_compare):

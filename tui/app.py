@@ -100,10 +100,11 @@ class ElasticcStreamApp(App[int]):
 
     def on_mount(self) -> None:
         self.sub_title = self.topic_label
-        self.switch_mode("replay")
+        self.switch_mode("replay" if self.replay_config is not None else "stream")
         self.set_interval(self.refresh_interval, self._tick, name="ui-batch")
         if not self.use_workers:
             return
+        self.bridge.attach_logs()
         self._start_stream()
         if self.start_at_once:
             self._start_deadline = time.monotonic() + START_WAIT_S
@@ -162,10 +163,28 @@ class ElasticcStreamApp(App[int]):
         if self.replay_config is None:
             self.notify("No replay configured: run `elasticc-stream tui -c FILE.conf`.", severity="warning")
             return
-        if not self.use_workers:
-            return
         if self.bridge.replay_running:
             self.notify("The replay is already running (p pauses, x stops).")
+            return
+        replay = self.state.replay
+        if replay.runs and replay.delivered_total:
+            from elasticc_stream.tui.screens.confirm import ConfirmScreen
+
+            question = (f"This app already sent {replay.delivered_total:,} alerts to {self.replay_config.topic}. "
+                        "Replaying again sends them again: the topic will hold duplicates, and consumers "
+                        "will see every alert twice.\n\nReplay again?")
+
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self._start_replay_now()
+
+            self.push_screen(ConfirmScreen("replay again?", question), answered)
+            return
+        self._start_replay_now()
+
+    def _start_replay_now(self) -> None:
+        assert self.replay_config is not None
+        if not self.use_workers:
             return
         self.state.replay.reset()
         self.bridge.start_replay(self.replay_config)
@@ -199,3 +218,4 @@ class ElasticcStreamApp(App[int]):
     def on_unmount(self) -> None:
         # Any other way out (an exception, ctrl+c in a test) still stops the engine threads.
         self.bridge.stop_all()
+        self.bridge.detach_logs()

@@ -10,12 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from elasticc_stream.tui.state import KafkaTrouble, WorkerFailed, WorkerStatus
+from elasticc_stream.tui.state import (
+    ConnectionChanged,
+    ConsumerAssigned,
+    KafkaLog,
+    KafkaTrouble,
+    WorkerFailed,
+    WorkerStatus,
+)
 
 if TYPE_CHECKING:
     from elasticc_stream.engine.consume.stream import AlertStream, ConsumeOptions
@@ -27,8 +36,30 @@ if TYPE_CHECKING:
 # A few quarter-second batches at ~6,000 alerts/s; each decoded alert is ~20 KB, so this bounds memory.
 QUEUE_SIZE = 2_000
 TOPIC_POLL_S = 2.0
+# A broker that does not answer is asked again this often; a refused address is known in well under a second.
+REACH_RETRY_S = 2.0
+REACH_TIMEOUT_S = 2.5
+# librdkafka's loggers (see engine): the replay's producer, and everything else (consumer, admin clients).
+KAFKA_LOGGERS = {"elasticc_stream.replay.kafka": "replay", "elasticc_stream.kafka": "stream"}
 ABANDON_AFTER_S = 5.0
 METADATA_TIMEOUT_S = 10.0
+
+
+class _KafkaLogHandler(logging.Handler):
+    """Client log lines go to the event log (never to the terminal, where they would tear the screen)."""
+
+    def __init__(self, post: Callable[[object], None], scrub: Callable[[str], str]) -> None:
+        super().__init__(level=logging.WARNING)
+        self._post = post
+        self._scrub = scrub
+
+    def emit(self, record: logging.LogRecord) -> None:
+        source = "replay" if record.name.startswith("elasticc_stream.replay") else "stream"
+        try:
+            text = " ".join(record.getMessage().split())
+        except Exception:  # noqa: BLE001 - a malformed log record must not break the client's thread
+            return
+        self._post(KafkaLog(source, record.levelno, self._scrub(text)))
 
 
 def _one_line(exc: BaseException) -> str:
@@ -55,6 +86,32 @@ class EngineBridge:
         self._stream: AlertStream | None = None
         self._stream_worker: Worker | None = None
         self._stream_stop = threading.Event()
+        self._log_handler = _KafkaLogHandler(self._post_control, scrub)
+
+    def attach_logs(self) -> None:
+        for name in KAFKA_LOGGERS:
+            logging.getLogger(name).addHandler(self._log_handler)
+
+    def detach_logs(self) -> None:
+        for name in KAFKA_LOGGERS:
+            logging.getLogger(name).removeHandler(self._log_handler)
+
+    def _reach(self, source: str, bootstrap: str, kafka: dict, stop: threading.Event) -> bool:
+        """Wait until the broker answers, showing connecting / unreachable; False if stopped first."""
+        from elasticc_stream.engine.kafka_admin.reach import probe
+
+        self._post_control(ConnectionChanged(source, "connecting"))
+        while not stop.is_set():
+            reach = probe(bootstrap, kafka, timeout=REACH_TIMEOUT_S)
+            if reach.ok:
+                self._post_control(ConnectionChanged(source, "connected"))
+                return True
+            reason = reach.reason or f"no answer within {REACH_TIMEOUT_S:g} s"
+            self._post_control(ConnectionChanged(source, "unreachable", self._scrub(reason)))
+            if source == "replay":
+                return False
+            stop.wait(REACH_RETRY_S)
+        return False
 
     # Queues -----------------------------------------------------------------------------------------
 
@@ -105,6 +162,10 @@ class EngineBridge:
         from elasticc_stream.engine.replay.runner import Replayer
 
         try:
+            if not self._reach("replay", config.bootstrap, config.kafka, self._replay_stop):
+                if not self._replay_stop.is_set():
+                    self._post_control(WorkerFailed("replay", f"no Kafka broker answered at {config.bootstrap}"))
+                return
             replayer = Replayer(config, self._post_control)
             with self._lock:
                 self._replayer = replayer
@@ -179,6 +240,8 @@ class EngineBridge:
                 note = prepare()
                 if note:
                     self._post_control(Note(note))
+            if not self._reach("stream", options.bootstrap, options.kafka, self._stream_stop):
+                return
             if not self._wait_for_topic(options):
                 return
             stream = AlertStream(options, on_kafka_error=kafka_trouble)
@@ -187,7 +250,14 @@ class EngineBridge:
             if self._stream_stop.is_set():
                 stream.stop()
             self._post_control(WorkerStatus("stream", "running"))
+            assigned = False
             for event in stream.events():
+                if not assigned and stream.assigned.is_set():
+                    assigned = True
+                    # When the partitions were assigned, not when the first message came after it.
+                    at = getattr(stream, "_assigned_at", None)
+                    since = time.monotonic() - at if at is not None else 0.0
+                    self._post_control(ConsumerAssigned(time.time() - since))
                 self._post_stream(event)
         except Exception as exc:  # noqa: BLE001 - shown in the UI, never crashes it
             self._post_control(WorkerFailed("stream", self._scrub(_one_line(exc))))

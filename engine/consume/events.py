@@ -19,6 +19,8 @@ class AlertReceived:
     offset: int
     timestamp_ms: int | None  # the message's Kafka timestamp, None when the broker gave none
     latency_s: float | None   # receipt time minus timestamp_ms
+    key: bytes | None = None  # the message's key and headers, as the broker gave them
+    headers: tuple[tuple[str, bytes | None], ...] = ()
 
 
 @dataclass(frozen=True)

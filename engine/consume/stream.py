@@ -202,7 +202,8 @@ class AlertStream:
                     whole = True
                     for alert in alerts:
                         self._alerts += 1
-                        yield AlertReceived(alert, topic, partition, offset, ts, latency)
+                        yield AlertReceived(alert, topic, partition, offset, ts, latency, message.key(),
+                                            tuple(message.headers() or ()))
                         if max_alerts is not None and self._alerts >= max_alerts:
                             whole = alert is alerts[-1]
                             break

@@ -1,4 +1,7 @@
-"""Screen 1: the replay's configuration, one row per observation, overall progress, and the log."""
+"""Screen 1: the replay's configuration, one row per observation, overall progress, and the log.
+
+Without a replay configuration (watch only) the replay keys are hidden and the screen says so.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from elasticc_stream.tui.widgets.config_panel import ConfigPanel
 from elasticc_stream.tui.widgets.event_log import EventLog
 from elasticc_stream.tui.widgets.observation_table import ObservationTable
 from elasticc_stream.tui.widgets.replay_progress import ReplayProgress
+from elasticc_stream.tui.widgets.status_line import StatusLine
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -20,15 +24,31 @@ if TYPE_CHECKING:
 
 class ReplayScreen(Screen):
     BINDINGS = [
-        Binding("s", "app.start_replay", "Start"),
-        Binding("p", "app.pause_replay", "Pause/resume"),
-        Binding("x", "app.stop_replay", "Stop"),
+        Binding("s", "start_replay", "Start"),
+        Binding("p", "pause_replay", "Pause/resume"),
+        Binding("x", "stop_replay", "Stop"),
     ]
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    # The configuration goes above the observations below 120 columns, so that every column fits.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (26, "-medium"), (34, "-tall")]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("start_replay", "pause_replay", "stop_replay"):
+            return self.app.replay_config is not None
+        return True
+
+    def action_start_replay(self) -> None:
+        self.app.action_start_replay()
+
+    def action_pause_replay(self) -> None:
+        self.app.action_pause_replay()
+
+    def action_stop_replay(self) -> None:
+        self.app.action_stop_replay()
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield StatusLine(show_producer=self.app.replay_config is not None, id="status-line")
         with Horizontal(id="replay-top"):
             yield ConfigPanel(self.app.replay_config, id="config-panel")
             yield ObservationTable(id="observations")
@@ -38,6 +58,13 @@ class ReplayScreen(Screen):
 
     def on_mount(self) -> None:
         self.sub_title = f"Replay · {self.app.topic_label}"
+        if self.app.replay_config is None:
+            # Nothing to start, pause or follow: the log gets the room.
+            self.add_class("-watch-only")
+
+    def on_resize(self) -> None:
+        panel = self.query_one(ConfigPanel)
+        panel.compact = self.size.width < 120
 
     def on_screen_resume(self) -> None:
         self.refresh_view(self.app.state)
@@ -45,7 +72,8 @@ class ReplayScreen(Screen):
     def refresh_view(self, state: TuiState) -> None:
         if not self.is_mounted:
             return
+        self.query_one(StatusLine).sync(state.connection)
         self.query_one(ConfigPanel).sync(state.replay)
         self.query_one(ObservationTable).sync(state.replay)
-        self.query_one(ReplayProgress).sync(state.replay)
+        self.query_one(ReplayProgress).sync(state.replay, watch_only=self.app.replay_config is None)
         self.query_one(EventLog).sync(state.log)

@@ -8,6 +8,7 @@ from elasticc_stream.tui.screens.alert import AlertScreen
 from elasticc_stream.tui.widgets.alert_table import AlertTable
 from elasticc_stream.tui.widgets.latency_panel import LatencyPanel
 from elasticc_stream.tui.widgets.partition_stats import PartitionStats
+from elasticc_stream.tui.widgets.status_line import StatusLine
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.screen import Screen
@@ -23,6 +24,7 @@ class StreamScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield StatusLine(show_producer=self.app.replay_config is not None, id="status-line")
         with Horizontal(id="stream-stats"):
             yield PartitionStats(self.app.topic_label, id="partition-stats")
             yield LatencyPanel(id="latency")
@@ -39,6 +41,7 @@ class StreamScreen(Screen):
     def refresh_view(self, state: TuiState) -> None:
         if not self.is_mounted:
             return
+        self.query_one(StatusLine).sync(state.connection)
         self.query_one(PartitionStats).sync(state.stream)
         self.query_one(LatencyPanel).sync(state.stream)
         table = self.query_one(AlertTable)

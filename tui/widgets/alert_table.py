@@ -43,7 +43,12 @@ def _right(obj: object) -> Text:
 
 class AlertTable(DataTable):
     # DataTable's own Enter binding is hidden from the footer; here it is the way into an alert.
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "select_cursor", "Open alert")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "Open alert"),
+        # DataTable's own Home/End scroll the view but leave the cursor, which the next update then follows.
+        Binding("home", "newest", "Newest", show=False),
+        Binding("end", "oldest", "Oldest", show=False),
+    ]
 
     def __init__(self, **kwargs) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
@@ -57,9 +62,20 @@ class AlertTable(DataTable):
     @staticmethod
     def _cells(row: AlertRow) -> tuple:
         latency = "" if row.latency_s is None else f"{row.latency_s * 1000:.0f}"
+        if row.backlog and row.latency_s is not None:
+            latency = f"age {formatting.latency(row.latency_s)}"
         return (ArrivalCell(row.key, _right(row.source_id)), _right(row.object_id), formatting.value(row.time),
                 formatting.value(row.band), Text(formatting.flux(row.flux), justify="right"),
                 _right(row.partition), _right(row.offset), Text(latency, justify="right"))
+
+    def action_newest(self) -> None:
+        """Back to the newest alert; the cursor then follows new arrivals again."""
+        if self.row_count:
+            self.move_cursor(row=0, animate=False)
+
+    def action_oldest(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=self.row_count - 1, animate=False)
 
     def selected_key(self) -> int | None:
         if not self.row_count:

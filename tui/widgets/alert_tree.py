@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from elasticc_stream.tui import formatting
 from rich.text import Text
 from textual.widgets import Tree
@@ -20,6 +22,26 @@ def _item_label(index: int, item: object) -> Text:
         if brief:
             label.append("  " + "  ".join(brief), style="dim")
     return label
+
+
+@dataclass(frozen=True)
+class Leaf:
+    name: str
+    shown: str
+
+
+def node_path(node: TreeNode[object]) -> str:
+    """`diaSource.psFlux`, `prvDiaSources[3].midPointTai`: where a node sits in the alert."""
+    parts: list[str] = []
+    while node.parent is not None:
+        data = node.data
+        label = data.name if isinstance(data, Leaf) else str(node.label).split("  ")[0].split(" [")[0]
+        parts.append(label)
+        node = node.parent
+    out = ""
+    for part in reversed(parts):
+        out += part if part.startswith("[") or not out else f".{part}"
+    return out
 
 
 class AlertTree(Tree[object]):
@@ -55,7 +77,8 @@ class AlertTree(Tree[object]):
                 shown = "[]" if value == [] else "{}" if value == {} else formatting.value(value)
                 if value is None:
                     shown = "null"
-                node.add_leaf(Text.assemble((f"{name}", "bold"), ": ", shown))
+                # The leaf keeps its value whole: the screen shows it below the tree when the label is cut.
+                node.add_leaf(Text.assemble((f"{name}", "bold"), ": ", shown), data=Leaf(str(name), shown))
 
     def on_tree_node_expanded(self, event: Tree.NodeExpanded[object]) -> None:
         self._fill(event.node)

@@ -1,4 +1,9 @@
-"""The replay configuration, as the user would check it before pressing start."""
+"""The replay configuration, as the user would check it before pressing start.
+
+Beside the observations on a wide terminal (one `label value` per line); above them on a narrow one, where
+the pairs are packed into as few lines as fit, each value elided only if it alone is wider than the line
+(the log holds the full data path, `?` the keys).
+"""
 
 from __future__ import annotations
 
@@ -34,43 +39,76 @@ class ConfigPanel(Static):
         super().__init__(**kwargs)
         self._config = config
         self._key: tuple | None = None
+        self.compact = False
         self.border_title = "configuration"
 
     def sync(self, state: ReplayState) -> None:
-        width = max(8, self.content_size.width - 13) if self.content_size.width else 40
-        key = (state.version, state.status, width)
+        width = self.content_size.width or 40
+        key = (state.version, state.status, width, self.compact)
         if key == self._key:
             return
         self._key = key
-        self.update(self._render_table(state, width))
+        self.update(self._render_config(state, width))
 
     def on_resize(self) -> None:
         self._key = None
 
-    def _render_table(self, state: ReplayState, width: int) -> Table | Text:
+    def pairs(self, state: ReplayState) -> list[tuple[str, str | Text]]:
         config = self._config
-        if config is None:
-            return Text("No replay configured.\nRun `elasticc-stream tui -c FILE.conf` to replay from here; "
-                        "this app only watches the topic.", style="dim")
-        grid = Table.grid(padding=(0, 1))
-        grid.add_column(style="bold", no_wrap=True, min_width=len("observations"))
-        grid.add_column(no_wrap=True, overflow="ellipsis")
+        assert config is not None
         planned = state.planned
         observations = "all" if config.observations == -1 else str(config.observations)
         if planned is not None:
             observations += f" → {planned.observations}"
-        grid.add_row("address", config.bootstrap)
-        grid.add_row("topic", config.topic)
-        grid.add_row("data", _tail(str(config.data), width))
-        grid.add_row("alerts/obs", str(config.per_obs))
-        grid.add_row("observations", observations)
-        grid.add_row("interval", f"{config.interval:g} s")
         partitions = str(config.partitions)
         if planned is not None and planned.partitions != config.partitions:
             partitions += f" (topic has {planned.partitions})"
-        grid.add_row("partitions", partitions)
-        grid.add_row("field", str(config.display_field))
+        out: list[tuple[str, str | Text]] = [
+            ("address", config.bootstrap), ("topic", config.topic), ("partitions", partitions),
+            ("data", str(config.data)), ("field", str(config.display_field)),
+            ("alerts/obs", str(config.per_obs)), ("observations", observations),
+            ("interval", f"{config.interval:g} s"),
+        ]
         if planned is not None:
-            grid.add_row("to send", f"{planned.to_send:,} of {planned.available:,}")
-        grid.add_row("status", Text(state.status, style=STATUS_STYLE.get(state.status, "")))
+            out.append(("to send", f"{planned.to_send:,} of {planned.available:,}"))
+        out.append(("status", Text(state.status, style=STATUS_STYLE.get(state.status, ""))))
+        return out
+
+    def _render_config(self, state: ReplayState, width: int) -> Table | Text:
+        if self._config is None:
+            return Text("watch only: no replay from here (`elasticc-stream tui -c FILE.conf` replays); "
+                        "the Stream screen (2) shows the topic.", style="dim")
+        if self.compact:
+            return _packed(self.pairs(state), width)
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(style="bold", no_wrap=True, min_width=len("observations"))
+        # Values wrap rather than lose their end: a DISPLAY_FIELD path is read whole.
+        grid.add_column(overflow="fold")
+        value_width = max(8, width - len("observations") - 1)
+        for label, value in self.pairs(state):
+            if label == "data" and isinstance(value, str):
+                value = _tail(value, value_width)
+            grid.add_row(label, value)
         return grid
+
+
+def _packed(pairs: list[tuple[str, str | Text]], width: int) -> Text:
+    """`label value` pairs, two spaces apart, wrapped only between pairs."""
+    out = Text()
+    line = 0
+    for label, value in pairs:
+        shown = value if isinstance(value, Text) else Text(value)
+        room = width - len(label) - 1
+        if shown.cell_len > room:
+            shown = Text(_tail(shown.plain, max(4, room)), style=shown.style)
+        size = len(label) + 1 + shown.cell_len
+        if line and line + 2 + size > width:
+            out.append("\n")
+            line = 0
+        elif line:
+            out.append("  ")
+            line += 2
+        out.append(label + " ", style="bold")
+        out.append(shown)
+        line += size
+    return out

@@ -32,8 +32,12 @@ class LatencyPanel(Vertical):
         figures = (
             f"p50 [b]{formatting.latency(p50)}[/]  p99 [b]{formatting.latency(p99)}[/]  "
             f"max [b]{formatting.latency(state.latency_max)}[/]\n"
-            f"[dim]over the last {LATENCY_WINDOW:,} alerts[/]"
+            f"[dim]of {min(len(state.latencies), LATENCY_WINDOW):,} alerts sent after the join[/]"
         )
+        if state.backlog:
+            # Produced before the consumer held its partitions: how long they waited, not stream latency.
+            figures += (f"\n[yellow]backlog {state.backlog:,}[/] [dim]age up to[/] "
+                        f"{formatting.latency(state.backlog_age_max)}")
         if state.errors:
             figures += f"\n[b red]{state.errors:,} undecodable[/]"
         self.query_one("#latency-figures", Static).update(figures)

@@ -1,4 +1,6 @@
-"""One row per observation of the replay: when it started, how many alerts, their DISPLAY_FIELD range."""
+"""One row per observation of the replay: when it started, how many alerts, their DISPLAY_FIELD range, its
+alerts/s and the replay's time left once it was done. The delivery mark leads the row so that no width can
+push it off screen."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ if TYPE_CHECKING:
     from elasticc_stream.tui.state import ObservationRow, ReplayState
 
 COLUMNS = (("#", "number"), ("t0+s", "start"), ("alerts", "alerts"), ("first", "first"), ("last", "last"),
-           ("", "delivered"))
+           ("alerts/s", "rate"), ("left", "left"))
 
 
 class ObservationTable(DataTable):
@@ -29,9 +31,13 @@ class ObservationTable(DataTable):
     def _cells(self, row: ObservationRow) -> tuple:
         start = "" if row.offset_s is None else f"{row.offset_s:.2f}"
         alerts = row.count if row.delivered else row.size
-        mark = Text("✓", style="bold green") if row.delivered else Text("…", style="yellow")
-        return (Text(str(row.number), justify="right"), Text(start, justify="right"),
-                Text(str(alerts), justify="right"), formatting.value(row.first), formatting.value(row.last), mark)
+        number = Text(f"{row.number} ", justify="right")
+        number.append("✓", style="bold green") if row.delivered else number.append("…", style="yellow")
+        rate = formatting.rate(row.rate) if row.delivered else ""
+        left = formatting.duration(row.left_s) if row.delivered else ""
+        return (number, Text(start, justify="right"), Text(str(alerts), justify="right"),
+                formatting.value(row.first), formatting.value(row.last), Text(rate, justify="right"),
+                Text(left, justify="right"))
 
     def sync(self, state: ReplayState) -> None:
         if state.version == self._version:

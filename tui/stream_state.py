@@ -1,0 +1,209 @@
+"""What the consumer received, folded from AlertStream events: newest alerts, partitions, rates, latency.
+
+Latency versus age: a message produced before this app's consumer held its partitions was waiting in the
+topic, so the time from its Kafka timestamp to receipt is its *age*, not the stream's latency. Once the
+consumer's start is known (`ConsumerAssigned`), such messages are counted apart.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from elasticc_stream.engine.alert_fields import summary
+from elasticc_stream.engine.consume.events import AlertReceived, ConsumeFinished, DecodeFailed
+from elasticc_stream.engine.decoder import DecodedAlert
+
+MAX_ALERT_ROWS = 500
+LATENCY_WINDOW = 5000
+SPARKLINE_POINTS = 120
+# Points kept per graph series: one per UI tick (0.25 s) would be 30 s; one per second is 2 min.
+SERIES_POINTS = 240
+SERIES_EVERY_S = 1.0
+# Rates are measured over this many seconds of history, long enough to smooth the per-observation bursts.
+RATE_WINDOW_S = 5.0
+
+
+@dataclass(frozen=True)
+class ConsumerAssigned:
+    """The consumer holds its partitions from `wall` (time.time()): older messages are backlog."""
+
+    wall: float
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    key: int  # arrival number, also the key of the kept DecodedAlert
+    source_id: object
+    object_id: object
+    time: object
+    band: object
+    flux: object
+    partition: int
+    offset: int
+    latency_s: float | None
+    backlog: bool = False          # produced before the consumer started: latency_s is its age
+    timestamp_ms: int | None = None
+    topic: str = ""
+    message_key: bytes | None = None
+    headers: tuple[tuple[str, bytes | None], ...] = ()
+
+
+@dataclass
+class PartitionStats:
+    count: int = 0
+    last_offset: int | None = None
+    rate: float | None = None
+
+
+class Series:
+    """A bounded time series for a graph: (seconds since the first point, value)."""
+
+    def __init__(self, points: int = SERIES_POINTS) -> None:
+        self.points: deque[tuple[float, float]] = deque(maxlen=points)
+
+    def add(self, t: float, value: float | None) -> None:
+        if value is not None:
+            self.points.append((t, value))
+
+
+class StreamState:
+    """What the consumer received: the newest alerts, per-partition counts and rates, latency."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self.total = 0
+        self.errors = 0
+        self.rows: deque[AlertRow] = deque(maxlen=MAX_ALERT_ROWS)
+        self.alerts: OrderedDict[int, tuple[DecodedAlert, AlertRow]] = OrderedDict()
+        self.partitions: dict[int, PartitionStats] = {}
+        self.latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self.latency_max: float | None = None
+        self.backlog = 0
+        self.backlog_age_max: float | None = None
+        self.assigned_wall: float | None = None
+        self.sparkline: deque[float] = deque(maxlen=SPARKLINE_POINTS)
+        self.rate: float | None = None
+        self.finished: ConsumeFinished | None = None
+        self.status = "idle"
+        self.version = 0
+        # Graphs: alerts/s consumed and the median latency per second of clock.
+        self.rate_series = Series()
+        self.latency_series = Series()
+        self._series_at: float | None = None
+        self._series_origin: float | None = None
+        self._second_latencies: list[float] = []
+        self._history: deque[tuple[float, int, dict[int, int]]] = deque(maxlen=256)
+        self._percentiles: tuple[float | None, float | None] = (None, None)
+        self._percentiles_version = -1
+
+    def _is_backlog(self, event: AlertReceived) -> bool:
+        return (self.assigned_wall is not None and event.timestamp_ms is not None
+                and event.timestamp_ms / 1000 < self.assigned_wall)
+
+    def apply_batch(self, events: list[object]) -> None:
+        received = [e for e in events if isinstance(e, AlertReceived)]
+        # Only the newest alerts can still be on screen; older ones of a large batch are just counted.
+        shown_from = max(0, len(received) - MAX_ALERT_ROWS)
+        batch_latencies: list[float] = []
+        for i, event in enumerate(received):
+            self.total += 1
+            stats = self.partitions.setdefault(event.partition, PartitionStats())
+            stats.count += 1
+            stats.last_offset = event.offset
+            backlog = self._is_backlog(event)
+            if event.latency_s is not None and backlog:
+                self.backlog += 1
+                if self.backlog_age_max is None or event.latency_s > self.backlog_age_max:
+                    self.backlog_age_max = event.latency_s
+            elif event.latency_s is not None:
+                self.latencies.append(event.latency_s)
+                batch_latencies.append(event.latency_s)
+                if self.latency_max is None or event.latency_s > self.latency_max:
+                    self.latency_max = event.latency_s
+            if i >= shown_from:
+                self._keep(event, backlog)
+        if batch_latencies:
+            self.sparkline.append(statistics.median(batch_latencies))
+            self._second_latencies.extend(batch_latencies[-200:])
+        for event in events:
+            if isinstance(event, DecodeFailed):
+                self.errors += 1
+            elif isinstance(event, ConsumeFinished):
+                self.finished = event
+        if received or len(received) != len(events):
+            self.version += 1
+
+    def _keep(self, event: AlertReceived, backlog: bool) -> None:
+        info = summary(event.alert.record)
+        row = AlertRow(
+            key=self.total,
+            source_id=info.source_id,
+            object_id=info.object_id,
+            time=info.time,
+            band=info.band,
+            flux=info.flux,
+            partition=event.partition,
+            offset=event.offset,
+            latency_s=event.latency_s,
+            backlog=backlog,
+            timestamp_ms=event.timestamp_ms,
+            topic=event.topic,
+            message_key=event.key,
+            headers=event.headers,
+        )
+        self.rows.append(row)
+        self.alerts[row.key] = (event.alert, row)
+        while len(self.alerts) > MAX_ALERT_ROWS:
+            self.alerts.popitem(last=False)
+
+    def tick(self) -> None:
+        """Update the rates from the counts seen `RATE_WINDOW_S` ago, and the graphs once a second."""
+        now = self._clock()
+        counts = {p: s.count for p, s in self.partitions.items()}
+        self._history.append((now, self.total, counts))
+        while len(self._history) > 2 and now - self._history[1][0] >= RATE_WINDOW_S:
+            self._history.popleft()
+        then, total_then, counts_then = self._history[0]
+        span = now - then
+        if span <= 0:
+            return
+        rate = (self.total - total_then) / span
+        changed = rate != self.rate
+        self.rate = rate
+        for partition, stats in self.partitions.items():
+            p_rate = (stats.count - counts_then.get(partition, 0)) / span
+            changed = changed or p_rate != stats.rate
+            stats.rate = p_rate
+        if self._series_at is None or now - self._series_at >= SERIES_EVERY_S:
+            if self._series_origin is None:
+                self._series_origin = now
+            self._series_at = now
+            t = now - self._series_origin
+            self.rate_series.add(t, rate)
+            if self._second_latencies:
+                self.latency_series.add(t, statistics.median(self._second_latencies))
+                self._second_latencies.clear()
+            changed = True
+        if changed:
+            self.version += 1
+
+    def percentiles(self) -> tuple[float | None, float | None]:
+        """(p50, p99) over the last `LATENCY_WINDOW` live alerts, recomputed only when new alerts came."""
+        if self._percentiles_version != self.total:
+            self._percentiles_version = self.total
+            if self.latencies:
+                ordered = sorted(self.latencies)
+                self._percentiles = (quantile(ordered, 0.50), quantile(ordered, 0.99))
+        return self._percentiles
+
+    def alert(self, key: int) -> tuple[DecodedAlert, AlertRow] | None:
+        return self.alerts.get(key)
+
+
+def quantile(ordered: list[float], q: float) -> float:
+    """Nearest-rank quantile, the definition latency reports usually use."""
+    rank = max(1, min(len(ordered), int(-(-q * len(ordered) // 1))))
+    return ordered[rank - 1]
