@@ -91,6 +91,8 @@ class CheckpointWriter:
         self._on_error = on_error
         self._cond = threading.Condition()
         self._pending: CheckpointState | None = None
+        self._submitted = 0  # states submitted / states saved (or failed): wait_saved() compares them
+        self._saved = 0
         self._closed = False
         self._failed = False
         self.error: BaseException | None = None  # the last save that failed, if any (reported via on_error)
@@ -101,7 +103,14 @@ class CheckpointWriter:
         snapshot = CheckpointState(state.done, set(state.beyond), state.last_source_id, state.complete)
         with self._cond:
             self._pending = snapshot  # an older unsaved state is superseded: only the newest matters
+            self._submitted += 1
             self._cond.notify_all()
+
+    def wait_saved(self, timeout: float = 5.0) -> bool:
+        """Wait (bounded) until the last state submitted is on disk; False if the disk took longer."""
+        with self._cond:
+            target = self._submitted
+            return self._cond.wait_for(lambda: self._saved >= target, timeout=timeout)
 
     def close(self) -> None:
         """Wait until the last state submitted is saved (or its save failed: see `error`)."""
@@ -116,6 +125,7 @@ class CheckpointWriter:
                 while self._pending is None and not self._closed:
                     self._cond.wait()
                 state, self._pending = self._pending, None
+                seq = self._submitted
                 if state is None:
                     return
             try:
@@ -128,3 +138,6 @@ class CheckpointWriter:
                     if not isinstance(exc, OSError):
                         reason = f"{type(exc).__name__}: {reason}"
                     self._on_error(f"cannot write the replay checkpoint {self.checkpoint.path}: {reason}")
+            with self._cond:
+                self._saved = seq
+                self._cond.notify_all()

@@ -289,11 +289,14 @@ class Replayer:
                 state = _advance(state, flags, obs.start, obs.stop, entries)
                 if first is not None:
                     observations_done += 1
+                    # "Observation N done" means its alerts are confirmed AND the checkpoint saying so is on
+                    # disk: a replay killed (SIGKILL) after that line resends none of them on --resume.
+                    writer.submit(state)
+                    writer.wait_saved()
                     self._emit(ObservationDelivered(
                         obs.number, tally.delivered - before_delivered,
                         display(first) if display else None, display(last) if display else None,
                         time.monotonic() - m0, tally.delivered, job.to_send))
-                    writer.submit(state)
                 if tally.fatal is not None:
                     self._emit(Note(f"stopping: the broker at {config.bootstrap} did not take the alerts "
                                     f"({tally.fatal})"))
