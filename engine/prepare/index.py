@@ -1,15 +1,22 @@
 """The prepared-alerts index: one file beside `gathered/` that replay, the TUI and consume read.
 
-Layout of `elasticc-stream.index` (little-endian):
+Layout of `elasticc-stream.index`, version 2 (little-endian), in file order:
 
-    8 bytes   magic  b"ESIDX\\x00\\x01\\n"
-    8 bytes   length of the JSON header that follows
-    header    UTF-8 JSON: format/version, the writer schemas keyed by fingerprint, the entries as
-              columns (compact and fast to load), and the incremental state `prepare` reuses
-    payload   every alert's schemaless Avro bytes, back to back in index order
+    prefix    32 bytes: magic b"ESIDX\\x00\\x02\\n", header offset (u64), header length (u64),
+              header crc32 (u32), crc32 of the 28 bytes before it (u32)
+    payloads  every alert's schemaless Avro bytes (in entry order in a published index)
+    entries   one fixed-size record per alert (ENTRY), sorted by (midPointTai, diaSourceId, source)
+    names     the UTF-8 file and source paths the entries point to, back to back
+    state     UTF-8 JSON: the incremental state `prepare` reuses (only prepare reads it)
+    header    UTF-8 JSON: format/version, layout, count, the writer schemas, and each section's
+              [offset, length, crc32]
 
-Keeping the payloads in the same file as the offsets that point into them means one atomic rename
-publishes a consistent index, and replay can send alerts without decoding or even opening them.
+Every byte is covered by a checksum: the header and prefix by the prefix, the entry table, names and
+state by the header, each payload by its entry's crc32. Loading checks all but the payloads (a pass
+over the table, never held in memory); a payload is checked whenever it is read. The entries are read
+in blocks through the index's own descriptor, so memory does not grow with the batch.
+
+One atomic rename publishes a consistent index, and replay sends alerts without decoding them.
 """
 
 from __future__ import annotations
@@ -17,7 +24,8 @@ from __future__ import annotations
 import json
 import os
 import struct
-from collections.abc import Iterable
+import zlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,22 +33,21 @@ from typing import Any
 from elasticc_stream.engine.errors import UserError
 
 INDEX_NAME = "elasticc-stream.index"
-MAGIC = b"ESIDX\x00\x01\n"
+MAGIC = b"ESIDX\x00\x02\n"
+MAGIC_V1 = b"ESIDX\x00\x01\n"
 FORMAT = "elasticc-stream-index"
-VERSION = 1
-_PREFIX = struct.Struct("<8sQ")
+VERSION = 2
+PREFIX = struct.Struct("<8sQQII")
+# source id, object id, midPointTai, payload offset, length, crc32, file name offset, source name offset,
+# file name length, source name length, schema number, flags (bit 0: no diaObjectId), filter name.
+ENTRY = struct.Struct("<qqdQIIQQHHHB8sx")
+BLOCK = 4096  # entries read at once
+CHECK_CHUNK = 8 << 20
+NO_OBJECT = 1
 
-# Column order of the header's "columns" object; also the IndexEntry field order.
-COLUMNS = (
-    "file",
-    "dia_source_id",
-    "dia_object_id",
-    "mid_point_tai",
-    "filter_name",
-    "schema_fp",
-    "payload_offset",
-    "payload_length",
-)
+
+class IndexCorrupt(UserError):
+    """A checksum of the index does not match: its text names the region (and the alert)."""
 
 
 @dataclass(frozen=True)
@@ -53,24 +60,83 @@ class IndexEntry:
     schema_fp: str
     payload_offset: int  # relative to the start of the payload section
     payload_length: int
+    payload_crc: int = 0
+    source: str = ""  # where prepare found it (root-relative), e.g. "NITE12/alert_...avro.gz"
+
+
+def sort_key(e: IndexEntry) -> tuple[float, int, str]:
+    return (e.mid_point_tai, e.dia_source_id, e.source)
+
+
+class _Entries(Sequence):
+    """The entry table, decoded a block at a time (the last two blocks kept)."""
+
+    def __init__(self, index: AlertIndex, offset: int, count: int, names: int, fps: list[str]) -> None:
+        self._index, self._offset, self._count, self._names, self._fps = index, offset, count, names, fps
+        self._cache: dict[int, list[IndexEntry]] = {}
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(self._count))]
+        if i < 0:
+            i += self._count
+        if not 0 <= i < self._count:
+            raise IndexError("index entry out of range")
+        block = self._cache.get(i // BLOCK)
+        if block is None:
+            block = self._load(i // BLOCK)
+        return block[i % BLOCK]
+
+    def __iter__(self) -> Iterator[IndexEntry]:
+        for b in range(-(-self._count // BLOCK)):
+            yield from self._cache.get(b) or self._load(b)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and len(self) == len(other) and all(
+            a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def _load(self, b: int) -> list[IndexEntry]:
+        first = b * BLOCK
+        n = min(BLOCK, self._count - first)
+        raw = self._index._pread_abs(self._offset + first * ENTRY.size, n * ENTRY.size, "entry table")
+        rows = list(ENTRY.iter_unpack(raw))
+        lo = min(min(r[6], r[7]) for r in rows)
+        hi = max(max(r[6] + r[8], r[7] + r[9]) for r in rows)
+        names = self._index._pread_abs(self._names + lo, hi - lo, "names")
+        fps = self._fps
+        block = []
+        for sid, oid, mjd, off, length, crc, f_off, s_off, f_len, s_len, schema, flags, band in rows:
+            block.append(IndexEntry(
+                names[f_off - lo:f_off - lo + f_len].decode(), sid, None if flags & NO_OBJECT else oid, mjd,
+                band.rstrip(b"\0").decode(), fps[schema], off, length, crc,
+                names[s_off - lo:s_off - lo + s_len].decode()))
+        if len(self._cache) >= 2:
+            self._cache.pop(next(iter(self._cache)))
+        self._cache[b] = block
+        return block
 
 
 class AlertIndex:
-    """A loaded index. Payloads are read lazily with pread, so loading costs only the header."""
+    """A loaded index. Only the header is parsed; entries and payloads are read when asked for."""
 
-    def __init__(
-        self, root: Path, header: dict[str, Any], payload_start: int, index_path: Path, fd: int
-    ) -> None:
+    def __init__(self, root: Path, header: dict[str, Any], index_path: Path, fd: int) -> None:
         self.root = root
         self.index_path = index_path
         self.header = header
-        self.payload_start = payload_start
-        self.schemas: dict[str, dict] = header["schemas"]
-        cols = header["columns"]
-        self.entries: list[IndexEntry] = [IndexEntry(*row) for row in zip(*(cols[c] for c in COLUMNS), strict=True)]
+        sections = header["sections"]
+        self.payload_start, self.payload_size = sections["payloads"][:2]
+        self.schemas: dict[str, dict] = {fp: schema for fp, schema in header["schemas"]}
         # The descriptor the header was read from: a later prepare that replaces the file cannot mix
         # this header with another file's payloads, and pread on it is safe from any thread.
         self._fd: int | None = fd
+        fps = [fp for fp, _ in header["schemas"]]
+        self.entries: Sequence[IndexEntry] = _Entries(self, sections["entries"][0], header["count"],
+                                                      sections["names"][0], fps)
 
     # -- locating and loading -------------------------------------------------------------------
     @classmethod
@@ -90,18 +156,24 @@ class AlertIndex:
         root = cls.locate(path)
         if root is None:
             raise UserError(f"{path}: not prepared (no {INDEX_NAME}); run `elasticc-stream prepare {path}` first")
-        index_path = root / INDEX_NAME
+        return cls.open(root / INDEX_NAME, root)
+
+    @classmethod
+    def open(cls, index_path: Path, root: Path | None = None) -> AlertIndex:
+        """Open and check (header, entry table, names) any index file, e.g. a prepare worker's run."""
         fd = -1
         try:
             fd = os.open(index_path, os.O_RDONLY)
-            header, payload_start = read_header(fd)
-        except (OSError, ValueError) as exc:
+            header = read_header(fd)
+            check_sections(fd, header, ("entries", "names"))
+        except (OSError, ValueError, IndexCorrupt) as exc:
             if fd >= 0:
                 os.close(fd)
-            raise UserError(
-                f"{index_path}: unreadable index ({exc}); run `elasticc-stream prepare {root}` again"
-            ) from exc
-        return cls(root, header, payload_start, index_path, fd)
+            where = root or index_path.parent
+            kind = IndexCorrupt if isinstance(exc, IndexCorrupt) else UserError
+            raise kind(f"{index_path}: unreadable index ({exc}); run `elasticc-stream prepare {where}` again "
+                       "(it rebuilds the index)") from exc
+        return cls(root or index_path.parent, header, index_path, fd)
 
     # -- access ---------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -111,22 +183,43 @@ class AlertIndex:
         return self.schemas[fp]
 
     def payload(self, entry: IndexEntry) -> bytes:
-        return self._pread(entry.payload_offset, entry.payload_length, f"payload of {entry.file}")
+        data = self.read_range(entry.payload_offset, entry.payload_length)
+        self.check(entry, data)
+        return data
+
+    def check(self, entry: IndexEntry, data: bytes | memoryview) -> None:
+        """IndexCorrupt unless `data` is the payload the entry's checksum describes."""
+        if zlib.crc32(data) != entry.payload_crc:
+            raise IndexCorrupt(
+                f"{self.index_path}: the stored bytes of {entry.file} (diaSourceId {entry.dia_source_id}) do not "
+                f"match their checksum; not sent. Run `elasticc-stream prepare {self.root}` again (it rebuilds "
+                "the index)")
 
     def read_range(self, offset: int, length: int) -> bytes:
-        """`length` bytes of the payload section from `offset` (as in IndexEntry.payload_offset).
+        """`length` bytes of the payload section from `offset` (as in IndexEntry.payload_offset), unchecked.
 
         Read from the descriptor the header came from, so the bytes always belong to this index even
         when a later prepare has replaced the file since."""
-        return self._pread(offset, length, f"payloads at {offset}+{length}")
+        if offset < 0 or offset + length > self.payload_size:
+            raise UserError(f"{self.index_path}: payloads at {offset}+{length} cut short (beyond the payload "
+                            "section); run `elasticc-stream prepare` again")
+        return self._pread_abs(self.payload_start + offset, length, f"payloads at {offset}+{length}")
 
-    def _pread(self, offset: int, length: int, what: str) -> bytes:
+    def _pread_abs(self, offset: int, length: int, what: str) -> bytes:
         if self._fd is None:
             raise ValueError(f"{self.index_path}: index closed")
-        data = os.pread(self._fd, length, self.payload_start + offset)
+        data = os.pread(self._fd, length, offset)
         if len(data) != length:
             raise UserError(f"{self.index_path}: {what} cut short; run `elasticc-stream prepare` again")
         return data
+
+    def state(self) -> dict[str, Any]:
+        """prepare's incremental state (checked against its checksum)."""
+        offset, length, crc = self.header["sections"]["state"]
+        raw = self._pread_abs(offset, length, "state")
+        if zlib.crc32(raw) != crc:
+            raise IndexCorrupt(f"{self.index_path}: state section does not match its checksum")
+        return json.loads(raw)
 
     def record(self, entry: IndexEntry) -> dict:
         from elasticc_stream.engine.decoder import decode
@@ -152,61 +245,66 @@ class AlertIndex:
             self.close()
 
 
-def read_header(source: Path | int) -> tuple[dict[str, Any], int]:
-    """(header, absolute offset of the payload section) of an index path or open descriptor.
-    ValueError if the file is not an index."""
+def read_header(source: Path | int) -> dict[str, Any]:
+    """The checked header of an index path or open descriptor. ValueError (IndexCorrupt for a checksum
+    mismatch) if the file is not a usable index."""
     fd = os.open(source, os.O_RDONLY) if isinstance(source, Path) else source
     try:
-        prefix = os.pread(fd, _PREFIX.size, 0)
-        if len(prefix) != _PREFIX.size:
+        prefix = os.pread(fd, PREFIX.size, 0)
+        if prefix[:len(MAGIC_V1)] == MAGIC_V1:
+            raise ValueError("written by an older version (index format 1)")
+        if len(prefix) != PREFIX.size:
             raise ValueError("file too short")
-        magic, length = _PREFIX.unpack(prefix)
+        magic, offset, length, header_crc, prefix_crc = PREFIX.unpack(prefix)
         if magic != MAGIC:
             raise ValueError("not an elasticc-stream index")
-        raw = os.pread(fd, length, _PREFIX.size)
+        if zlib.crc32(prefix[:-4]) != prefix_crc:
+            raise IndexCorrupt("its first 32 bytes do not match their checksum")
+        raw = os.pread(fd, length, offset)
     finally:
         if isinstance(source, Path):
             os.close(fd)
     if len(raw) != length:
         raise ValueError("header cut short")
+    if zlib.crc32(raw) != header_crc:
+        raise IndexCorrupt("header does not match its checksum")
     header = json.loads(raw)
     if header.get("format") != FORMAT or header.get("version") != VERSION:
         raise ValueError(f"unsupported index version {header.get('version')!r}")
-    return header, _PREFIX.size + length
+    return header
 
 
-def build_header(
-    entries: list[IndexEntry], schemas: dict[str, dict], state: dict[str, Any], layout: str
-) -> dict[str, Any]:
-    columns = {c: [getattr(e, c) for e in entries] for c in COLUMNS}
-    used = {e.schema_fp for e in entries}
-    return {
-        "format": FORMAT,
-        "version": VERSION,
-        "layout": layout,
-        "count": len(entries),
-        "schemas": {fp: schemas[fp] for fp in sorted(used)},
-        "columns": columns,
-        "state": state,
-    }
+def check_sections(fd: int, header: dict[str, Any], names: tuple[str, ...]) -> None:
+    """IndexCorrupt unless each named section matches its checksum (read in chunks, never held)."""
+    for name in names:
+        offset, length, crc = header["sections"][name]
+        got, pos, end = 0, offset, offset + length
+        while pos < end:
+            chunk = os.pread(fd, min(CHECK_CHUNK, end - pos), pos)
+            if not chunk:
+                raise ValueError(f"{name} cut short")
+            got = zlib.crc32(chunk, got)
+            pos += len(chunk)
+        if got != crc:
+            raise IndexCorrupt(f"{'entry table' if name == 'entries' else name} does not match its checksum")
 
 
-def write_index(root: Path, header: dict[str, Any], payloads: Iterable[bytes | memoryview]) -> Path:
-    """Write header + payloads to a temporary file, then rename it over the index (atomic).
-
-    `payloads` may be a generator: it is consumed once, in order, while the file is written."""
-    raw = json.dumps(header, separators=(",", ":")).encode()
-    final = root / INDEX_NAME
-    tmp = root / f".{INDEX_NAME}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(_PREFIX.pack(MAGIC, len(raw)))
-            f.write(raw)
-            f.writelines(payloads)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return final
+def check_payloads(index: AlertIndex) -> IndexEntry | None:
+    """The first entry whose payload does not match its checksum, or None (payloads read in big pieces)."""
+    entries = index.entries
+    i, n = 0, len(entries)
+    while i < n:
+        first = entries[i]
+        j, length = i, 0
+        while j < n and length < CHECK_CHUNK and entries[j].payload_offset == first.payload_offset + length:
+            length += entries[j].payload_length
+            j += 1
+        data = memoryview(index.read_range(first.payload_offset, length))
+        pos = 0
+        for k in range(i, j):
+            e = entries[k]
+            if zlib.crc32(data[pos:pos + e.payload_length]) != e.payload_crc:
+                return e
+            pos += e.payload_length
+        i = j
+    return None

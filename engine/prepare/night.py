@@ -13,6 +13,7 @@ from pathlib import Path
 
 from elasticc_stream.engine.prepare.files import Stat, file_stat, inside, move_no_clobber, same_content
 from elasticc_stream.engine.prepare.report import Problem
+from elasticc_stream.engine.prepare.runs import RunWriter
 from elasticc_stream.engine.prepare.unpack import BadArchive, Extracted, Refused, remove_tree, unpack
 from elasticc_stream.engine.prepare.validate import GoodRecord, InvalidAlert, is_alert_name, validate_alert
 
@@ -30,13 +31,14 @@ class NightTask:
     files: tuple[str, ...] | None = None  # files (relative to the night folder) to validate; None: scan it
     prev: dict[str, Stat] = field(default_factory=dict)  # root-relative file -> stat when last found good
     schema: dict | None = None
+    run_path: str | None = None  # where to write the task's sorted run (its alerts' entries and bytes)
 
 
 @dataclass
 class GoodFile:
     src: str  # relative to root, e.g. "NITE12/alert_...avro.gz"
     stat: Stat
-    records: list[GoodRecord]  # empty when reused (the parent takes them from the previous index)
+    records: list[GoodRecord]  # always empty across processes: the records are in the task's run
     reused: bool = False
 
 
@@ -52,6 +54,7 @@ class NightResult:
     skipped: list[Problem] = field(default_factory=list)
     schemas: dict[str, dict] = field(default_factory=dict)
     validated: int = 0
+    run: str | None = None  # the sorted run written, if any alert was kept
 
 
 def rel_to_root(night: str, rel: str) -> str:
@@ -99,12 +102,26 @@ def scan(
 
 
 def run_night(task: NightTask, tick: Callable[[int], None] | None = None) -> NightResult:
+    run = RunWriter(Path(task.run_path)) if task.run_path else None
+    try:
+        result = _run_night(task, tick, run)
+        if run is not None:
+            written = run.publish(result.schemas)
+            result.run = str(written) if written else None
+        return result
+    except BaseException:
+        if run is not None:
+            run.discard()
+        raise
+
+
+def _run_night(task: NightTask, tick: Callable[[int], None] | None, run: RunWriter | None) -> NightResult:
     root = Path(task.root)
     result = NightResult(task.night, task.archive)
     counter = _Ticker(tick)
     covered: set[str] = set()
     if task.archive:
-        covered = _unpack_night(root, task, result, counter)
+        covered = _unpack_night(root, task, result, counter, run)
         night_dir = root / task.night
         if result.bad_archive is not None and (night_dir.is_symlink() or not night_dir.is_dir()):
             counter.flush()
@@ -134,6 +151,9 @@ def run_night(task: NightTask, tick: Callable[[int], None] | None = None) -> Nig
             continue
         records = _check(root, task, rel, path, data, result)
         if records is not None:
+            if run is not None:
+                run.add(src, records)
+                records = []
             result.good.append(GoodFile(src, st, records))
         counter.add()
     counter.flush()
@@ -161,7 +181,8 @@ def _check(
     return records
 
 
-def _unpack_night(root: Path, task: NightTask, result: NightResult, counter: _Ticker) -> set[str]:
+def _unpack_night(root: Path, task: NightTask, result: NightResult, counter: _Ticker,
+                  run: RunWriter | None) -> set[str]:
     """Unpack into a staging folder, validate alerts from memory, then commit into NITE<n>/."""
     archive = root / task.archive
     night_dir = root / task.night
@@ -204,16 +225,24 @@ def _unpack_night(root: Path, task: NightTask, result: NightResult, counter: _Ti
         records = _check(root, task, item.rel, item.path, item.data, result)
         if records is not None:
             keep.append(item.rel)
+            if run is not None:
+                run.add(rel_to_root(task.night, item.rel), records)
+                records = []
             good_rels.append((item.rel, records))
     committed = _commit(staging, night_dir, keep, task, result)
     for rel, records in good_rels:
+        src = rel_to_root(task.night, rel)
         if rel not in committed:
+            if run is not None:
+                run.drop(src)
             continue  # reported by _commit; what the night folder holds there is not this alert
         path = night_dir / rel
         try:
-            result.good.append(GoodFile(rel_to_root(task.night, rel), file_stat(path), records))
+            result.good.append(GoodFile(src, file_stat(path), records))
         except OSError as exc:
-            result.problems.append(Problem(rel_to_root(task.night, rel), f"vanished after unpacking: {exc}"))
+            if run is not None:
+                run.drop(src)
+            result.problems.append(Problem(src, f"vanished after unpacking: {exc}"))
     result.archive_stat = (archive_stat.st_size, archive_stat.st_mtime_ns)
     return {item.rel for item in extracted}
 

@@ -6,29 +6,16 @@ then gathers and writes the index; workers only ever touch their own night's fol
 
 from __future__ import annotations
 
-import mmap
-import multiprocessing
+import dataclasses
 import os
-import queue as queue_module
-import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from elasticc_stream.engine.errors import UserError
 from elasticc_stream.engine.prepare.files import Stat
 from elasticc_stream.engine.prepare.gather import gather
-from elasticc_stream.engine.prepare.index import (
-    COLUMNS,
-    INDEX_NAME,
-    IndexEntry,
-    build_header,
-    read_header,
-    write_index,
-)
+from elasticc_stream.engine.prepare.index import INDEX_NAME
 from elasticc_stream.engine.prepare.night import (
     BAD_DIR,
     GATHERED_DIR,
@@ -36,15 +23,16 @@ from elasticc_stream.engine.prepare.night import (
     GoodFile,
     NightResult,
     NightTask,
-    run_night,
     scan,
 )
-from elasticc_stream.engine.prepare.report import PrepareProgress, PrepareReport, Problem, plural
+from elasticc_stream.engine.prepare.pool import Progress, ProgressCallback, execute
+from elasticc_stream.engine.prepare.publish import Previous, unchanged, write_merged
+from elasticc_stream.engine.prepare.report import PrepareReport, Problem, plural
+from elasticc_stream.engine.prepare.runs import RUNS_DIR
 from elasticc_stream.engine.prepare.unpack import night_name, remove_tree
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
 CHUNK = 400  # files per task when re-validating loose files: small enough to spread over workers
-ProgressCallback = Callable[[PrepareProgress], None]
 
 
 def default_jobs() -> int:
@@ -69,14 +57,23 @@ def prepare(
 
         schema_fp = fingerprint(schema_dict)
     plan = _Plan.make(root, schema_dict, schema_fp)
-    report = PrepareReport(str(root), plan.layout)
-    report.errors.extend(plan.problems)
-    report.skipped.extend(plan.skipped)
-    emit = on_progress or (lambda _event: None)
-    progress = _Progress(emit, len(plan.nights), plan.reused_count())
-    progress.send("planned")
-    results = _execute(plan.tasks, jobs or default_jobs(), progress)
-    _finish(plan, results, report, progress)
+    runs = root / RUNS_DIR
+    try:
+        report = PrepareReport(str(root), plan.layout)
+        report.errors.extend(plan.problems)
+        report.skipped.extend(plan.skipped)
+        emit = on_progress or (lambda _event: None)
+        progress = Progress(emit, len(plan.nights), plan.reused_count())
+        progress.send("planned")
+        if plan.tasks:
+            runs.mkdir()
+            for k, task in enumerate(plan.tasks):
+                plan.tasks[k] = dataclasses.replace(task, run_path=str(runs / f"run-{k}.index"))
+        results = execute(plan.tasks, jobs or default_jobs(), progress)
+        _finish(plan, results, report, progress)
+    finally:
+        plan.previous.close()
+        remove_tree(runs)
     report.seconds = time.perf_counter() - started
     progress.send("finished")
     return report
@@ -110,37 +107,12 @@ def _schema(schema: str | os.PathLike | dict | None) -> dict | None:
 
 
 @dataclass
-class _Previous:
-    """The index left by the last run: its state says what is still valid."""
-
-    header: dict[str, Any] | None = None
-    payload_start: int = 0
-    path: Path | None = None
-
-    @classmethod
-    def load(cls, root: Path) -> tuple[_Previous, str | None]:
-        path = root / INDEX_NAME
-        if not path.exists():
-            return cls(), None
-        try:
-            header, start = read_header(path)
-            header["state"]["sources"]  # noqa: B018 - an index without state cannot be reused
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            return cls(), f"{INDEX_NAME}: earlier index unusable ({exc}); everything is validated again"
-        return cls(header, start, path), None
-
-    @property
-    def state(self) -> dict[str, Any]:
-        return self.header["state"] if self.header else {}
-
-
-@dataclass
 class _Plan:
     root: Path
     layout: str
     schema: dict | None
     schema_fp: str | None
-    previous: _Previous
+    previous: Previous
     nights: list[str] = field(default_factory=list)  # "" for the loose folder
     tasks: list[NightTask] = field(default_factory=list)
     reused: list[GoodFile] = field(default_factory=list)  # found unchanged by the parent's own scan
@@ -154,13 +126,13 @@ class _Plan:
 
     @classmethod
     def make(cls, root: Path, schema: dict | None, schema_fp: str | None) -> _Plan:
-        previous, note = _Previous.load(root)
+        previous, note = Previous.load(root)
         archives, night_dirs, problems = _discover(root)
         layout = "nights" if archives or night_dirs else "loose"
         plan = cls(root, layout, schema, schema_fp, previous, problems=problems)
         if note:
             plan.notes.append(note)
-        state = previous.state
+        state = previous.state or {}
         # Results obtained with another --schema (or none) are not reused: the decode could differ.
         prev_sources: dict[str, list] = state.get("sources", {}) if state.get("schema_arg") == schema_fp else {}
         prev_stats = {src: tuple(v[:3]) for src, v in prev_sources.items()}
@@ -252,122 +224,21 @@ def _night_order(night: str) -> tuple[int, str]:
     return (int(digits), night) if digits.isdigit() else (1 << 62, night)
 
 
-# --- running the tasks ---------------------------------------------------------------------------------------
-
-
-class _Progress:
-    def __init__(self, emit: ProgressCallback, nights_total: int, alerts_done: int) -> None:
-        self.emit = emit
-        self.nights_total = nights_total
-        self.nights_done = 0
-        self.alerts_done = alerts_done
-        self.expected: int | None = None
-
-    def send(self, stage: str, name: str = "") -> None:
-        self.emit(
-            PrepareProgress(stage, self.nights_done, self.nights_total, self.alerts_done, self.expected, name)
-        )
-
-    def alerts(self, n: int) -> None:
-        self.alerts_done += n
-        self.send("alerts")
-
-
-_worker_queue: Any = None
-
-
-def _init_worker(q: Any) -> None:
-    global _worker_queue
-    _worker_queue = q
-
-
-def _run_in_worker(task: NightTask) -> NightResult:
-    return run_night(task, tick=_worker_queue.put if _worker_queue is not None else None)
-
-
-def _mp_context() -> multiprocessing.context.BaseContext:
-    # fork is the cheapest start, but forking a process that runs other threads (the TUI) is unsafe.
-    methods = multiprocessing.get_all_start_methods()
-    if "fork" in methods and threading.active_count() == 1:
-        return multiprocessing.get_context("fork")
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-
-
-def _execute(tasks: list[NightTask], jobs: int, progress: _Progress) -> list[tuple[NightTask, NightResult]]:
-    remaining: dict[str, int] = {}
-    for t in tasks:
-        remaining[t.night] = remaining.get(t.night, 0) + 1
-    progress.nights_done = progress.nights_total - len(remaining)
-    out: list[tuple[NightTask, NightResult]] = []
-
-    def done(task: NightTask, result: NightResult) -> None:
-        out.append((task, result))
-        remaining[task.night] -= 1
-        if remaining[task.night] == 0:
-            progress.nights_done += 1
-            progress.send("night", task.night)
-
-    if jobs <= 1 or len(tasks) <= 1:
-        for task in tasks:
-            done(task, _guarded(task, lambda t=task: run_night(t, tick=progress.alerts)))
-        return out
-    ctx = _mp_context()
-    q = ctx.Queue()
-    with ProcessPoolExecutor(
-        max_workers=min(jobs, len(tasks)), mp_context=ctx, initializer=_init_worker, initargs=(q,)
-    ) as pool:
-        pending: dict[Future, NightTask] = {pool.submit(_run_in_worker, t): t for t in tasks}
-        try:
-            while pending:
-                finished, _ = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
-                _drain(q, progress)
-                for fut in finished:
-                    task = pending.pop(fut)
-                    done(task, _guarded(task, fut.result))
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-    _drain(q, progress)
-    q.close()
-    return out
-
-
-def _drain(q: Any, progress: _Progress) -> None:
-    n = 0
-    while True:
-        try:
-            n += q.get_nowait()
-        except queue_module.Empty:
-            break
-    if n:
-        progress.alerts(n)
-
-
-def _guarded(task: NightTask, call: Callable[[], NightResult]) -> NightResult:
-    """A task that fails unexpectedly is reported; the other nights still count."""
-    try:
-        return call()
-    except Exception as exc:  # noqa: BLE001 - one broken night must not sink the run
-        result = NightResult(task.night, task.archive)
-        what = task.archive or task.night or "loose alerts"
-        result.problems.append(Problem(what, f"could not be processed: {type(exc).__name__}: {exc}"))
-        return result
-
-
 # --- gathering and indexing ----------------------------------------------------------------------------------
 
 
 def _finish(
-    plan: _Plan, results: list[tuple[NightTask, NightResult]], report: PrepareReport, progress: _Progress
+    plan: _Plan, results: list[tuple[NightTask, NightResult]], report: PrepareReport, progress: Progress
 ) -> None:
     root, previous = plan.root, plan.previous
     goods: list[GoodFile] = list(plan.reused)
-    schemas: dict[str, dict] = dict(previous.header["schemas"]) if previous.header else {}
+    runs: list[Path] = []
     archives = dict(plan.archives_kept)
     all_bad: dict[str, tuple[int, int]] = {}  # night -> (good, bad) alert files among its tasks
     for task, result in sorted(results, key=lambda r: (_night_order(r[0].night), r[0].files or ())):
         goods.extend(result.good)
-        schemas.update(result.schemas)
+        if result.run:
+            runs.append(Path(result.run))
         report.validated += result.validated
         if result.bad_archive is not None:
             report.bad_archives.append(result.bad_archive.file)
@@ -400,7 +271,7 @@ def _finish(
     gathered_state: dict[str, list] = {}
     if plan.layout == "nights":
         unchanged = {x.src for x in goods if x.reused}
-        g = gather(root, [x.src for x in goods], unchanged, previous.state.get("gathered", {}))
+        g = gather(root, [x.src for x in goods], unchanged, (previous.state or {}).get("gathered", {}))
         files, gathered_state = g.files, g.state
         report.errors.extend(g.problems)
         report.skipped.extend(g.skipped)
@@ -408,7 +279,7 @@ def _finish(
         files = {x.src: x.src for x in goods}
 
     progress.send("indexing")
-    _write(plan, goods, files, schemas, archives, gathered_state, report)
+    _write(plan, goods, runs, files, archives, gathered_state, report)
 
 
 def _count_files(folder: Path) -> int:
@@ -422,83 +293,23 @@ def _count_files(folder: Path) -> int:
 def _write(
     plan: _Plan,
     goods: list[GoodFile],
+    runs: list[Path],
     files: dict[str, str | None],
-    schemas: dict[str, dict],
     archives: dict[str, list[int]],
     gathered_state: dict[str, list],
     report: PrepareReport,
 ) -> None:
-    previous = plan.previous
-    old_cols = previous.header["columns"] if previous.header else {}
-    old_sources = previous.state.get("sources", {})
-    rows: list[tuple[IndexEntry, str, Any]] = []  # (entry without offset, source, payload or old offset)
-    for good in goods:
-        file = files.get(good.src)
-        if file is None:
-            continue
-        if good.reused:
-            for i in old_sources[good.src][3]:
-                old = IndexEntry(*(old_cols[c][i] for c in COLUMNS))
-                rows.append((_with(old, file, 0), good.src, (old.payload_offset, old.payload_length)))
-        else:
-            for r in good.records:
-                e = IndexEntry(file, r.dia_source_id, r.dia_object_id, r.mid_point_tai, r.filter_name,
-                               r.schema_fp, 0, len(r.payload))
-                rows.append((e, good.src, r.payload))
-    rows.sort(key=lambda row: (row[0].mid_point_tai, row[0].dia_source_id, row[0].file, row[1]))
-
-    entries: list[IndexEntry] = []
-    sources: dict[str, list] = {}
-    stats: dict[str, Stat] = {g.src: g.stat for g in goods}
-    offset = 0
-    for i, (e, src, _) in enumerate(rows):
-        entries.append(_with(e, e.file, offset))
-        offset += e.payload_length
-        sources.setdefault(src, [*stats[src], []])[3].append(i)
+    indexed = {g.src: list(g.stat) for g in goods if files.get(g.src) is not None}
+    reused = {g.src for g in goods if g.reused}
     state = {
         "schema_arg": plan.schema_fp,
         "archives": dict(sorted(archives.items())),
-        "sources": sources,
-        "gathered": {s: v for s, v in gathered_state.items() if s in sources},
+        "sources": dict(sorted(indexed.items())),
+        "gathered": {s: v for s, v in sorted(gathered_state.items()) if s in indexed},
     }
-    header = build_header(entries, schemas, state, plan.layout)
-    report.alerts = len(entries)
     report.index_path = str(plan.root / INDEX_NAME)
-    if previous.header is not None and header == previous.header:
+    if unchanged(plan.previous, runs, files, state, reused):
+        report.alerts = len(plan.previous.index.entries)
         return  # nothing changed: the index on disk is already this one
-    with _OldPayloads(previous) as old:
-        # A generator: reused payloads are copied from the old index one at a time as the new file is
-        # written, never all held in memory at once.
-        write_index(plan.root, header, (p if isinstance(p, bytes) else old.get(*p) for _, _, p in rows))
+    report.alerts = write_merged(plan.root, plan.previous, runs, files, reused, plan.layout, state)
     report.index_written = True
-
-
-def _with(e: IndexEntry, file: str, offset: int) -> IndexEntry:
-    return IndexEntry(file, e.dia_source_id, e.dia_object_id, e.mid_point_tai, e.filter_name, e.schema_fp,
-                      offset, e.payload_length)
-
-
-class _OldPayloads:
-    """Slices of the previous index's payload section (mapped, so reuse costs no decoding or parsing)."""
-
-    def __init__(self, previous: _Previous) -> None:
-        self.previous = previous
-        self.map: mmap.mmap | None = None
-
-    def __enter__(self) -> _OldPayloads:
-        if self.previous.path is not None and self.previous.path.stat().st_size > 0:
-            with open(self.previous.path, "rb") as f:
-                self.map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        return self
-
-    def get(self, offset: int, length: int) -> bytes:
-        assert self.map is not None
-        start = self.previous.payload_start + offset
-        data = self.map[start : start + length]
-        if len(data) != length:
-            raise UserError(f"{self.previous.path}: earlier index is cut short; delete it and prepare again")
-        return data
-
-    def __exit__(self, *exc: object) -> None:
-        if self.map is not None:
-            self.map.close()

@@ -5,7 +5,9 @@ contiguous range of the index file: one read instead of one per alert. Anything 
 without `read_range`) falls back to `AlertIndex.payload`, which is always right.
 
 Every read goes through the index's own descriptor (never the index path): a prepare that replaces the
-index during a replay must not make this one read its offsets from the new file.
+index during a replay must not make this one read its offsets from the new file. Every payload is checked
+against its entry's checksum before it is handed out (IndexCorrupt names the alert): a corrupt byte is
+never sent.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ class PayloadReader:
     def __init__(self, index: Any) -> None:
         self.index = index
         self._read_range = getattr(index, "read_range", None)
+        self._check = getattr(index, "check", None)
 
     def iter_range(self, entries: Sequence[Any], start: int, stop: int) -> Iterator[tuple[int, bytes]]:
         """(i, payload of entries[i]) for i in [start, stop), in order."""
@@ -31,10 +34,15 @@ class PayloadReader:
                 i += 1
                 continue
             data = self._read_range(offset, length)
+            check = self._check
             pos = 0
             for j in range(i, end):
-                size = entries[j].payload_length
-                yield j, data[pos:pos + size]
+                entry = entries[j]
+                size = entry.payload_length
+                payload = data[pos:pos + size]
+                if check is not None:
+                    check(entry, payload)
+                yield j, payload
                 pos += size
             i = end
 
