@@ -1,7 +1,8 @@
 """Named fields of decoded alerts: the one-line summary, a field picked by path, and exact JSON.
 
-ELAsTiCC alerts are identified by ``diaSource.diaSourceId``, never by ``alertId`` (a constant in the real
-2022 stream); ZTF alerts by ``objectId`` and ``candid``.
+Which fields name an alert is each family's business (`engine.families`): ELAsTiCC by
+``diaSource.diaSourceId`` (never ``alertId``, a constant in the real 2022 stream), Rubin by
+``diaSource.diaSourceId`` with ``midpointMjdTai``/``band``/``psfFlux``, ZTF by ``objectId`` and ``candid``.
 """
 
 from __future__ import annotations
@@ -9,11 +10,10 @@ from __future__ import annotations
 import base64
 import json
 import math
-from dataclasses import dataclass
 from typing import Any
 
-# ZTF filter ids as the ZTF alert schema documents them.
-ZTF_BANDS = {1: "g", 2: "r", 3: "i"}
+from elasticc_stream.engine.families import AlertSummary, Family, family_of
+from elasticc_stream.engine.families.ztf import ZTF_BANDS  # noqa: F401  (re-exported)
 
 
 class FieldNotFound(KeyError):
@@ -23,41 +23,15 @@ class FieldNotFound(KeyError):
         return str(self.args[0]) if self.args else "field not found"
 
 
-@dataclass(frozen=True)
-class AlertSummary:
-    kind: str  # "elasticc" | "ztf" | "other"
-    source_id: int | None  # ELAsTiCC diaSource.diaSourceId; ZTF candid
-    object_id: int | str | None  # ELAsTiCC diaObjectId; ZTF objectId
-    time: float | None  # ELAsTiCC diaSource.midPointTai (MJD); ZTF candidate.jd (JD)
-    band: str | None  # ELAsTiCC filterName; ZTF fid as its letter ("g", "r", "i"), or the number as text
-    flux: float | None  # ELAsTiCC psFlux; ZTF magpsf (a magnitude)
+def summary(record: dict, schema: Any = None, family: Family | None = None) -> AlertSummary:
+    """The fields a person needs to tell alerts apart, found by the alert's family (given, or picked here
+    from the writer schema, a dict or its full name, else from the record's shape)."""
+    return (family or family_of(record, schema)).summary(record)
 
 
-def summary(record: dict) -> AlertSummary:
-    """The fields a person needs to tell alerts apart, whatever the alert format."""
-    source = record.get("diaSource")
-    if isinstance(source, dict):
-        obj = source.get("diaObjectId")
-        if obj is None and isinstance(record.get("diaObject"), dict):
-            obj = record["diaObject"].get("diaObjectId")
-        return AlertSummary(
-            "elasticc",
-            source.get("diaSourceId"),
-            obj,
-            source.get("midPointTai"),
-            source.get("filterName"),
-            source.get("psFlux"),
-        )
-    candidate = record.get("candidate")
-    if isinstance(candidate, dict) or "objectId" in record:
-        candidate = candidate if isinstance(candidate, dict) else {}
-        candid = record.get("candid", candidate.get("candid"))
-        fid = candidate.get("fid")
-        band = ZTF_BANDS.get(fid, str(fid)) if fid is not None else None
-        return AlertSummary(
-            "ztf", candid, record.get("objectId"), candidate.get("jd"), band, candidate.get("magpsf")
-        )
-    return AlertSummary("other", None, None, None, None, None)
+def alert_summary(alert: Any) -> AlertSummary:
+    """`summary` of a DecodedAlert, by the family the decoder found for it."""
+    return alert.family.summary(alert.record)
 
 
 def split_path(path: str) -> list[str]:

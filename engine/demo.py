@@ -357,14 +357,13 @@ class _Counting:
         self.thread.start()
 
     def _run(self) -> None:
-        from elasticc_stream.engine.alert_fields import summary
         from elasticc_stream.engine.consume.events import AlertReceived, ConsumeFinished, DecodeFailed
         from elasticc_stream.engine.replay.events import Note
 
         try:
             for event in self.stream.events():
                 if isinstance(event, AlertReceived):
-                    source_id = summary(event.alert.record).source_id
+                    source_id = event.alert.family.summary(event.alert.record).source_id
                     with self.progress:
                         self.received[source_id] += 1
                         self.progress.notify_all()

@@ -1,18 +1,18 @@
 """An alert's light curve: the points (per band), and a text plot of them drawn with plotext.
 
-ELAsTiCC: psFlux ± psFluxErr against midPointTai, for diaSource (the current detection), prvDiaSources and,
-when present, prvDiaForcedSources (drawn with their own marker). ZTF: magpsf ± sigmapsf against jd for
-candidate and prv_candidates, per fid, magnitudes growing downwards; non-detections (no magpsf) appear as
-their diffmaglim upper limit.
+The alert's family (`engine.families`) says where the points are. ELAsTiCC: psFlux ± psFluxErr against
+midPointTai, for diaSource (the current detection), prvDiaSources and, when present, prvDiaForcedSources
+(drawn with their own marker). Rubin: the same with psfFlux ± psfFluxErr against midpointMjdTai, per band.
+ZTF: magpsf ± sigmapsf against jd for candidate and prv_candidates, per fid, magnitudes growing downwards;
+non-detections (no magpsf) appear as their diffmaglim upper limit.
 """
 
 from __future__ import annotations
 
-import math
 import threading
 from dataclasses import dataclass, field
 
-from elasticc_stream.engine.alert_fields import ZTF_BANDS
+from elasticc_stream.engine.families import Family, LightPoint, family_of
 
 ELASTICC_BANDS = ("u", "g", "r", "i", "z", "Y")
 # plotext colour names; ZTF g/r/i reuse the same colours as the ELAsTiCC bands of the same letter.
@@ -34,17 +34,8 @@ PLOTEXT_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
-class LightPoint:
-    time: float
-    value: float
-    error: float | None
-    band: str
-    source: str  # "detection" | "forced" | "limit" (ZTF upper limit) | "current"
-
-
-@dataclass(frozen=True)
 class LightCurve:
-    kind: str  # "elasticc" | "ztf" | "other"
+    kind: str  # the family's kind: "elasticc" | "rubin" | "ztf" | "other"
     x_label: str
     y_label: str
     invert_y: bool  # magnitudes: brighter is up
@@ -65,19 +56,12 @@ class LightCurve:
         return known + sorted(names - set(known))
 
 
-def light_curve(record: dict) -> LightCurve:
-    """Points of the alert's light curve, grouped by band and sorted by time."""
-    if isinstance(record.get("diaSource"), dict):
-        return _elasticc(record)
-    if isinstance(record.get("candidate"), dict):
-        return _ztf(record)
-    return LightCurve("other", "time", "value", False)
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
+def light_curve(record: dict, family: Family | None = None) -> LightCurve:
+    """Points of the alert's light curve, grouped by band and sorted by time, as its family finds them."""
+    family = family or family_of(record)
+    current, detections, secondary = family.points(record)
+    return LightCurve(family.kind, family.time_label, family.names["flux"], family.invert_y, _group(detections),
+                      _group(secondary), family.secondary_label, current)
 
 
 def _group(points: list[LightPoint]) -> dict[str, list[LightPoint]]:
@@ -87,80 +71,13 @@ def _group(points: list[LightPoint]) -> dict[str, list[LightPoint]]:
     return out
 
 
-def _elasticc(record: dict) -> LightCurve:
-    source = record["diaSource"]
-    current = _elasticc_point(source, "current")
-    seen = {source.get("diaSourceId")}
-    detections = [current] if current else []
-    for prv in record.get("prvDiaSources") or []:
-        # Guard against a producer that repeats the current detection among the previous ones.
-        if not isinstance(prv, dict) or prv.get("diaSourceId") in seen:
-            continue
-        seen.add(prv.get("diaSourceId"))
-        point = _elasticc_point(prv, "detection")
-        if point:
-            detections.append(point)
-    forced = [p for f in record.get("prvDiaForcedSources") or [] if (p := _elasticc_point(f, "forced"))]
-    return LightCurve(
-        "elasticc", "midPointTai (MJD)", "psFlux", False, _group(detections), _group(forced), "forced", current
-    )
-
-
-def _elasticc_point(source: dict, kind: str) -> LightPoint | None:
-    t, flux = _number(source.get("midPointTai")), _number(source.get("psFlux"))
-    if t is None or flux is None:
-        return None
-    return LightPoint(t, flux, _number(source.get("psFluxErr")), str(source.get("filterName")), kind)
-
-
-def _ztf(record: dict) -> LightCurve:
-    candidate = record["candidate"]
-    current = _ztf_point(candidate, "current")
-    detections = [current] if current else []
-    limits = []
-    seen = {candidate.get("candid")}
-    for prv in record.get("prv_candidates") or []:
-        if not isinstance(prv, dict):
-            continue
-        if prv.get("magpsf") is None:
-            point = _ztf_limit(prv)
-            if point:
-                limits.append(point)
-            continue
-        if prv.get("candid") is not None and prv.get("candid") in seen:
-            continue
-        seen.add(prv.get("candid"))
-        point = _ztf_point(prv, "detection")
-        if point:
-            detections.append(point)
-    return LightCurve("ztf", "jd", "magpsf", True, _group(detections), _group(limits), "upper limit", current)
-
-
-def _ztf_band(entry: dict) -> str:
-    fid = entry.get("fid")
-    return ZTF_BANDS.get(fid, str(fid))
-
-
-def _ztf_point(entry: dict, kind: str) -> LightPoint | None:
-    t, mag = _number(entry.get("jd")), _number(entry.get("magpsf"))
-    if t is None or mag is None:
-        return None
-    return LightPoint(t, mag, _number(entry.get("sigmapsf")), _ztf_band(entry), kind)
-
-
-def _ztf_limit(entry: dict) -> LightPoint | None:
-    t, lim = _number(entry.get("jd")), _number(entry.get("diffmaglim"))
-    if t is None or lim is None:
-        return None
-    return LightPoint(t, lim, None, _ztf_band(entry), "limit")
-
-
-def render_light_curve(record: dict, width: int, height: int, color: bool = True) -> str:
+def render_light_curve(record: dict, width: int, height: int, color: bool = True,
+                       family: Family | None = None) -> str:
     """The light curve as text, `width` columns by about `height` rows, then one line of key.
 
     With color=False the text holds no ANSI escape codes (for tests, pipes and files).
     """
-    curve = light_curve(record)
+    curve = light_curve(record, family)
     if curve.empty:
         return "(no light curve: this alert carries no photometry)"
     colors = _band_colors(curve.band_order())
@@ -235,8 +152,9 @@ def _key(curve: LightCurve, colors: dict[str, str], color: bool) -> str:
     """One line saying which colour is which band and what each marker means."""
     paint = _painter(color)
     parts = [paint(f"{MARKERS['detection']} {band}", colors[band]) for band in curve.band_order()]
-    if any(curve.secondary.values()):
-        parts.append(f"{MARKERS['forced' if curve.kind == 'elasticc' else 'limit']} {curve.secondary_label}")
+    secondary = next((p for points in curve.secondary.values() for p in points), None)
+    if secondary is not None:
+        parts.append(f"{MARKERS[secondary.source]} {curve.secondary_label}")
     c = curve.current
     if c is not None:
         parts.append(paint(f"{MARKERS['current']} current detection ({c.band} at {c.time})", colors[c.band]))

@@ -12,6 +12,11 @@ Functions:
 - ``ZTF_SCHEMA`` -> a small ZTF-like schema (objectId, candid, candidate{jd, fid, magpsf, sigmapsf, ...},
   prv_candidates with nullable magpsf and diffmaglim, cutoutScience bytes); ``ztf_record(object_id="ZTF21abc",
   candid=1500, jd=2459000.75, fid=2, magpsf=18.25, n_prv=3, n_limits=1)`` -> a record for it.
+- ``rubin_samples(since=(7, 0))`` -> [(version "11.1", Path of lsst-alert-packet's sample_data/fakeAlert.avro)],
+  every version the installed lsst-alert-packet ships from `since` on, oldest first.
+- ``rubin_schema(version)`` -> that version's alert schema, every named type expanded (lsst-alert-packet's).
+- ``rubin_with_forced(version, n_forced=4)`` -> (record, schema): the version's real sample alert with
+  `n_forced` prvDiaForcedSources added (bands g r i..., one day apart before the first detection).
 - ``schemaless(record, schema)`` -> schemaless Avro bytes (what replay sends on Kafka).
 - ``container(records, schema, *, codec="null", one_block_per_record=False)`` -> Avro container file bytes.
 - ``gz(data)`` -> gzip-compressed bytes.
@@ -209,6 +214,42 @@ def ztf_record(
         "prv_candidates": prv or None,
         "cutoutScience": b"\x1f\x8b fake stamp \x00\xff",
     }
+
+
+def _rubin_root() -> Path:
+    import lsst.alert.packet
+
+    return Path(lsst.alert.packet.__file__).parent / "schema"
+
+
+def rubin_samples(since: tuple[int, int] = (7, 0)) -> list[tuple[str, Path]]:
+    found = []
+    for sample in _rubin_root().glob("*/*/sample_data/fakeAlert.avro"):
+        major, minor = int(sample.parent.parent.parent.name), int(sample.parent.parent.name)
+        if (major, minor) >= since:
+            found.append(((major, minor), sample))
+    assert found, "lsst-alert-packet ships no sample alerts"
+    return [(f"{v[0]}.{v[1]}", path) for v, path in sorted(found)]
+
+
+def rubin_schema(version: str) -> dict:
+    major, minor = version.split(".")
+    path = _rubin_root() / major / minor / f"lsst.v{major}_{minor}.alert.avsc"
+    return decoder.load_schema_file(path)
+
+
+def rubin_with_forced(version: str, n_forced: int = 4) -> tuple[dict, dict]:
+    schema = rubin_schema(version)
+    sample = dict(decoder.read_alert_file(dict(rubin_samples())[version])[0].record)
+    forced_type = _record_type(_field_type(schema, "prvDiaForcedSources"))
+    assert forced_type is not None
+    first = min(s["midpointMjdTai"] for s in [sample["diaSource"], *(sample["prvDiaSources"] or [])])
+    sample["prvDiaForcedSources"] = [
+        fill(forced_type, diaForcedSourceId=70000 + i, diaObjectId=sample["diaObject"]["diaObjectId"],
+             midpointMjdTai=first - 1 - i, band="gri"[i % 3], psfFlux=f32(10.0 + i), psfFluxErr=f32(1.5))
+        for i in range(n_forced)
+    ]
+    return sample, schema
 
 
 def schemaless(record: dict, schema: str | dict) -> bytes:

@@ -250,7 +250,7 @@ def test_schema_from_key_dump_schema_and_given_schema(kafka_bootstrap: str, make
     assert human.returncode == 0, human.stderr
     assert [line.split()[:2] for line in human.stdout.splitlines()] == [
         ["objectId=ZTF21abcdefg", f"candid={n}"] for n in (1, 2, 3)]
-    assert "jd=2459000.75 fid=2 magpsf=18.25" in human.stdout
+    assert "jd=2459000.75 fid=r magpsf=18.25" in human.stdout
     assert "summary: 3 alerts, 0 decode errors" in human.stderr
 
 

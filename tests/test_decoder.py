@@ -10,7 +10,7 @@ import random
 import alert_factory as af
 import fastavro
 import pytest
-from elasticc_stream.engine import alert_fields, decoder, lightcurve
+from elasticc_stream.engine import alert_fields, avro_container, decoder, lightcurve
 from elasticc_stream.engine.decoder import DecodeError, decode
 from elasticc_stream.engine.errors import UserError
 
@@ -86,7 +86,7 @@ def test_container_block_with_extra_bytes_is_rejected():
     record = af.elasticc_record(schema)
     payload = af.schemaless(record, schema) + b"\x00\x00\x00"
     header = af.container([record], schema)
-    _, sync, pos = decoder._read_header(header, "x")
+    _, sync, pos = avro_container.read_header(header, "x")
     out = io.BytesIO()
     fastavro.schemaless_writer(out, {"type": "long"}, 1)
     fastavro.schemaless_writer(out, {"type": "long"}, len(payload))

@@ -12,9 +12,9 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from elasticc_stream.engine.alert_fields import summary
 from elasticc_stream.engine.consume.events import AlertReceived, ConsumeFinished, DecodeFailed
 from elasticc_stream.engine.decoder import DecodedAlert
+from elasticc_stream.engine.families import Family
 
 MAX_ALERT_ROWS = 500
 LATENCY_WINDOW = 5000
@@ -49,6 +49,7 @@ class AlertRow:
     topic: str = ""
     message_key: bytes | None = None
     headers: tuple[tuple[str, bytes | None], ...] = ()
+    family: Family | None = None  # which names the fields have (diaSourceId or candid, midPointTai or jd...)
 
 
 @dataclass
@@ -78,6 +79,7 @@ class StreamState:
         self.errors = 0
         self.rows: deque[AlertRow] = deque(maxlen=MAX_ALERT_ROWS)
         self.alerts: OrderedDict[int, tuple[DecodedAlert, AlertRow]] = OrderedDict()
+        self.families: dict[str, Family] = {}  # the alert families seen, first seen first (a handful at most)
         self.partitions: dict[int, PartitionStats] = {}
         self.latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self.latency_max: float | None = None
@@ -137,7 +139,9 @@ class StreamState:
             self.version += 1
 
     def _keep(self, event: AlertReceived, backlog: bool) -> None:
-        info = summary(event.alert.record)
+        family = event.alert.family
+        info = family.summary(event.alert.record)
+        self.families.setdefault(family.name, family)
         row = AlertRow(
             key=self.total,
             source_id=info.source_id,
@@ -153,6 +157,7 @@ class StreamState:
             topic=event.topic,
             message_key=event.key,
             headers=event.headers,
+            family=family,
         )
         self.rows.append(row)
         self.alerts[row.key] = (event.alert, row)

@@ -209,18 +209,13 @@ def _consume(args: argparse.Namespace, bootstrap: str, topic: str, props: dict, 
 
 
 def _human_line(event) -> str:
-    from elasticc_stream.engine.alert_fields import summary
-
     alert = event.alert
-    s = summary(alert.record)
     where = f"{event.topic}[{event.partition}]@{event.offset}"
-    if s.kind == "elasticc":
-        return (f"diaSourceId={s.source_id} diaObjectId={s.object_id} midPointTai={s.time} "
-                f"filter={s.band} psFlux={_num(s.flux)}  {where}\n")
-    if s.kind == "ztf":
-        candidate = alert.record.get("candidate") or {}
-        return (f"objectId={s.object_id} candid={s.source_id} jd={s.time} fid={candidate.get('fid')} "
-                f"magpsf={_num(s.flux)}  {where}\n")
+    if alert.family.current is not None:
+        s = alert.family.summary(alert.record)
+        fields = " ".join(f"{name}={_num(value) if what == 'flux' else value}"
+                          for what, (name, value) in zip(s.family.order, s.pairs(), strict=True))
+        return f"{fields}  {where}\n"
     return f"alert ({len(alert.record)} fields, schema {alert.schema_label} {alert.fingerprint})  {where}\n"
 
 

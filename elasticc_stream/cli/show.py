@@ -102,25 +102,21 @@ def _schema_note(alert: Any) -> str:
 def _print_alert(where: str, alert: Any, width: int, height: int, color: bool, plot: bool) -> None:
     from rich.console import Console
 
-    from elasticc_stream.engine.alert_fields import summary
-
     console = Console(file=sys.stdout, force_terminal=color, no_color=not color, highlight=False,
                       width=width, soft_wrap=True)
-    s = summary(alert.record)
-    if s.kind == "elasticc":
-        ident = (f"ELAsTiCC alert: diaSourceId {s.source_id}, diaObjectId {s.object_id}, "
-                 f"midPointTai {s.time}, filter {s.band}, psFlux {s.flux}")
-    elif s.kind == "ztf":
-        ident = f"ZTF alert: objectId {s.object_id}, candid {s.source_id}, jd {s.time}, fid {s.band}, magpsf {s.flux}"
+    family = alert.family
+    if family.current is not None:
+        pairs = family.summary(alert.record).pairs()
+        ident = f"{family.title}: " + ", ".join(f"{name} {value}" for name, value in pairs)
     else:
-        ident = "alert of an unknown kind (neither diaSource nor candidate)"
+        ident = "alert of an unknown kind (not ELAsTiCC, Rubin or ZTF)"
     console.print(f"[bold]{_escape(where)}[/bold]")
     console.print(f"{_escape(ident)}\n[dim]{_escape(_schema_note(alert))}[/dim]")
     console.print(_tree(alert.record))
     if plot:
         from elasticc_stream.engine.lightcurve import render_light_curve
 
-        sys.stdout.write(render_light_curve(alert.record, width, height, color=color) + "\n\n")
+        sys.stdout.write(render_light_curve(alert.record, width, height, color=color, family=family) + "\n\n")
         sys.stdout.flush()
 
 

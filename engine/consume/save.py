@@ -1,11 +1,12 @@
 """`--save DIR`: each received alert as a standalone Avro container file (schema embedded).
 
-Names: ELAsTiCC `alert_src<diaSourceId>.avro` (alertId is a constant in the real stream, and an object has
-many alerts, so neither identifies one), ZTF `<objectId>_<candid>.avro`, anything else by a hash of its
-content. A name already taken by a different alert gets a suffix (`_1`, `_2`...); the same alert received
-again (a re-run, an at-least-once redelivery) is recognised and not written twice. Nothing received is lost
-and no file is ever overwritten: files appear complete (written aside, then linked into place), and the link
-refuses an existing name even if another process saves into the same folder at the same moment.
+Names are the alert family's choice (`engine.families`): ELAsTiCC and Rubin `alert_src<diaSourceId>.avro`
+(alertId is a constant in the real ELAsTiCC stream, and an object has many alerts, so neither identifies one),
+ZTF `<objectId>_<candid>.avro`, anything else by a hash of its content. A name already taken by a different
+alert gets a suffix (`_1`, `_2`...); the same alert received again (a re-run, an at-least-once redelivery) is
+recognised and not written twice. Nothing received is lost and no file is ever overwritten: files appear
+complete (written aside, then linked into place), and the link refuses an existing name even if another
+process saves into the same folder at the same moment.
 """
 
 from __future__ import annotations
@@ -37,13 +38,10 @@ class SaveResult:
 
 
 def alert_file_stem(alert: DecodedAlert) -> str:
-    from elasticc_stream.engine.alert_fields import summary
-
-    s = summary(alert.record)
-    if s.kind == "elasticc" and s.source_id is not None:
-        return f"alert_src{s.source_id}"
-    if s.kind == "ztf" and s.object_id is not None and s.source_id is not None:
-        return _safe(f"{s.object_id}_{s.source_id}")
+    """The file name (without .avro) of an alert: its family's choice, else a hash of its content."""
+    stem = alert.family.save_stem(alert.family.summary(alert.record))
+    if stem:
+        return _safe(stem)
     digest = hashlib.sha256(alert.fingerprint.encode() + alert.payload).hexdigest()[:16]
     return f"alert_{digest}"
 

@@ -32,7 +32,6 @@ def validate_alert(data: bytes, *, schema: dict | None, source: str) -> tuple[li
 
     Raises InvalidAlert with the decoder's reason, or when a record lacks the fields the index needs.
     """
-    from elasticc_stream.engine.alert_fields import summary
     from elasticc_stream.engine.decoder import DecodeError, decode
 
     try:
@@ -43,11 +42,12 @@ def validate_alert(data: bytes, *, schema: dict | None, source: str) -> tuple[li
     schemas: dict[str, dict] = {}
     for n, alert in enumerate(alerts, 1):
         where = f"record {n}: " if len(alerts) > 1 else ""
-        fields = summary(alert.record)
-        if fields.kind != "elasticc":
-            raise InvalidAlert(f"{where}not an ELAsTiCC alert (no diaSource; schema {alert.schema_label})")
+        family = alert.family
+        if not family.replayable:
+            raise InvalidAlert(f"{where}not an ELAsTiCC or Rubin alert (no diaSource; schema {alert.schema_label})")
+        fields = family.summary(alert.record)
         if not isinstance(fields.source_id, int) or not isinstance(fields.time, int | float):
-            raise InvalidAlert(f"{where}diaSource lacks diaSourceId or midPointTai")
+            raise InvalidAlert(f"{where}diaSource lacks {family.names['id']} or {family.names['time']}")
         records.append(
             GoodRecord(
                 fields.source_id,

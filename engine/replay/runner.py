@@ -24,7 +24,8 @@ from elasticc_stream.engine.replay.checkpoint import (
     CheckpointWriter,
     default_checkpoint_path,
 )
-from elasticc_stream.engine.replay.config import NO_DISPLAY, ReplayConfig
+from elasticc_stream.engine.replay.config import ReplayConfig
+from elasticc_stream.engine.replay.display import display_reader
 from elasticc_stream.engine.replay.events import (
     AlertFailed,
     Note,
@@ -40,14 +41,6 @@ from elasticc_stream.engine.replay.plan import ReplayPlan, plan_replay, remainin
 
 # Bounded so that a dead address fails well within a minute, with one clear line.
 METADATA_TIMEOUT_S = 15.0
-# Display fields the index already knows: no decoding needed to print an observation's range.
-INDEX_FIELDS = {
-    "diaSource,midPointTai": "mid_point_tai",
-    "diaSource,diaSourceId": "dia_source_id",
-    "diaSource,diaObjectId": "dia_object_id",
-    "diaObject,diaObjectId": "dia_object_id",
-    "diaSource,filterName": "filter_name",
-}
 # Delivery errors that mean the broker is gone for good (after librdkafka's own retries): stop, don't grind on.
 _FATAL_DELIVERY = {"_MSG_TIMED_OUT", "_TRANSPORT", "_ALL_BROKERS_DOWN", "_TIMED_OUT", "_FATAL"}
 _ERROR_NOTE_EVERY_S = 10.0
@@ -179,7 +172,7 @@ class Replayer:
             notes.append(resume_note)
         skip = frozenset(state.beyond)
         first = entries[plan.observations[0].start] if plan.observations else None
-        display = _display_reader(index, config, first)
+        display = display_reader(index, config, first)
         key_of = _key_function(index, config)
 
         from confluent_kafka import Producer
@@ -464,24 +457,6 @@ def _check_reachable(producer: Any, config: ReplayConfig) -> None:
     except KafkaException as exc:
         raise UserError(f"no Kafka broker answered at {config.bootstrap} within {METADATA_TIMEOUT_S:g} s "
                         f"({scrub(str(exc.args[0].str() if exc.args else exc), config.kafka)})") from None
-
-
-def _display_reader(index: Any, config: ReplayConfig, first: Any) -> Callable[[Any], object] | None:
-    path = config.display_field
-    if path == NO_DISPLAY:
-        return None
-    column = INDEX_FIELDS.get(path.replace(" ", ""))
-    if column is not None:
-        return lambda entry: getattr(entry, column)
-    from elasticc_stream.engine.alert_fields import display_value
-
-    if first is not None:
-        try:
-            display_value(index.record(first), path)
-        except KeyError as exc:
-            where = config.source or "--display-field"
-            raise UserError(f"{where}: DISPLAY_FIELD {path!r}: {exc.args[0] if exc.args else exc}") from None
-    return lambda entry: display_value(index.record(entry), path)
 
 
 def _external_encoded(index: Any, config: ReplayConfig, plan: ReplayPlan,

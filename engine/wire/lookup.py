@@ -20,18 +20,18 @@ REGISTRY = "registry"
 
 def decode_framed(schema_id: int, body: bytes, schema: dict | None, registry: Any) -> tuple[Any, str]:
     """(DecodedAlert, "") if a schema found for `schema_id` reads `body` exactly, else (None, why not)."""
-    from elasticc_stream.engine.decoder import DecodedAlert, _info, _read_exact, alert_kind
+    from elasticc_stream.engine.decoder import _read_exact, make_alert, schema_info
 
     failures: list[str] = []
     for label, candidate in framed_schemas(schema_id, schema, registry, failures):
         try:
-            info = _info(candidate)
+            info = schema_info(candidate)
         except ValueError as exc:
             failures.append(f"{label}: {exc}")
             continue
         record, why = _read_exact(body, info.parsed)
         if why is None:
-            return DecodedAlert(record, info.schema, label, info.fingerprint, body, alert_kind(record), schema_id), ""
+            return make_alert(record, info, label, body, schema_id), ""
         failures.append(f"{label} ({info.name}): {why}")
     return None, f"Confluent framing, schema id {schema_id}: " + "; ".join(failures)
 

@@ -46,7 +46,8 @@ def bytes_text(raw: bytes | None) -> str:
 
 def summary_line(row: AlertRow, width: int) -> Text:
     """Identity first; the flux, band, time and message position are dropped, in that order, to fit."""
-    parts = [("diaSourceId", formatting.value(row.source_id)), ("diaObjectId", formatting.value(row.object_id)),
+    names = row.family.names if row.family is not None else {"id": "diaSourceId", "object": "diaObjectId"}
+    parts = [(names["id"], formatting.value(row.source_id)), (names["object"], formatting.value(row.object_id)),
              ("t", formatting.value(row.time)), ("band", formatting.value(row.band)),
              ("flux", formatting.flux(row.flux)), ("", f"{row.topic}[{row.partition}]@{row.offset}")]
     for drop in (None, 5, 4, 3, 2):

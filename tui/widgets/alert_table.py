@@ -13,9 +13,12 @@ from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
 if TYPE_CHECKING:
+    from elasticc_stream.engine.families import Family
     from elasticc_stream.tui.state import AlertRow, StreamState
 
-COLUMNS = ("diaSourceId", "diaObjectId", "midPointTai", "band", "flux", "part", "offset", "ms")
+COLUMNS = ("diaSourceId", "diaObjectId", "midPointTai", "band", "flux", "part", "offset", "ms")  # the keys
+# Labels of the first three columns when the stream mixes alert families (each family names its own).
+GENERIC = ("id", "object", "time")
 # DataTable appends rows at the bottom and re-measures every row of a rebuilt table, which costs about a
 # millisecond per row: a few new rows are added and the table re-sorted; a flood rebuilds it, at most once
 # per REBUILD_EVERY_S, so that a fast stream cannot starve the UI.
@@ -54,10 +57,22 @@ class AlertTable(DataTable):
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self._keys: deque[int] = deque()  # arrival numbers on screen, oldest first
         self._rebuilt_at = float("-inf")
+        self._labels = COLUMNS
 
     def on_mount(self) -> None:
-        for name in COLUMNS:
-            self.add_column(name, key=name)
+        self._add_columns()
+
+    def _add_columns(self) -> None:
+        for key, label in zip(COLUMNS, self._labels, strict=True):
+            self.add_column(label, key=key)
+
+    @staticmethod
+    def labels_for(families: list[Family]) -> tuple[str, ...]:
+        """Column labels: the family's own field names, generic ones for a mix (ELAsTiCC's before any alert)."""
+        if len(families) == 1:
+            names = families[0].names
+            return (names["id"], names["object"], names["time"], *COLUMNS[3:])
+        return COLUMNS if not families else (*GENERIC, *COLUMNS[3:])
 
     @staticmethod
     def _cells(row: AlertRow) -> tuple:
@@ -94,11 +109,19 @@ class AlertTable(DataTable):
             if key >= oldest:
                 break
             dropped += 1
-        if not fresh and not dropped:
+        labels = self.labels_for(list(state.families.values()))
+        if not fresh and not dropped and labels == self._labels:
             return
         following = self.row_count == 0 or self.cursor_row == 0
         current = None if following else self.selected_key()
-        if len(fresh) + dropped > PATCH_LIMIT:
+        if labels != self._labels:
+            # A new family of alerts: rename the columns (a rare event, so a rebuild is fine).
+            self._labels = labels
+            self.clear(columns=True)
+            self._keys.clear()
+            self._add_columns()
+            fresh = list(rows)
+        elif len(fresh) + dropped > PATCH_LIMIT:
             now = time.monotonic()
             if now - self._rebuilt_at < REBUILD_EVERY_S:
                 return

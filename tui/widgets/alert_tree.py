@@ -12,7 +12,8 @@ from textual.widgets.tree import TreeNode
 # Children of these are shown expanded when the alert opens: the detection itself is what one looks at first.
 EXPANDED = ("diaSource", "candidate")
 # Fields that identify an item of a list (prvDiaSources[i]...), shown in its collapsed label.
-ITEM_FIELDS = ("diaSourceId", "diaForcedSourceId", "midPointTai", "filterName", "psFlux", "candid", "jd")
+ITEM_FIELDS = ("diaSourceId", "diaForcedSourceId", "midPointTai", "midpointMjdTai", "filterName", "band", "psFlux",
+               "psfFlux", "candid", "jd")
 
 
 def _item_label(index: int, item: object) -> Text:
