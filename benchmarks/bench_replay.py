@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import io
+import json
 import sys
 import time
 import uuid
@@ -125,7 +126,9 @@ def run(workdir: Path, bootstrap: str, nights: int = NIGHTS, rounds: int = ROUND
     entries = index.entries
     files = [index.path(e) for e in entries]
     payloads = [index.payload(e) for e in entries]
-    keys = [None if e.dia_object_id is None else str(e.dia_object_id).encode() for e in entries]
+    # The same keys as the Replayer's default (--key schema: the writer schema as compact JSON, Fink's convention).
+    schema_keys = {fp: json.dumps(index.schema(fp), separators=(",", ":")).encode() for fp in index.schemas}
+    keys = [schema_keys[e.schema_fp] for e in entries]
     count = len(entries)
 
     reference = reference_path(bootstrap, files)

@@ -23,6 +23,7 @@ from elasticc_stream.engine.prepare import AlertIndex, prepare
 from elasticc_stream.engine.replay import events as ev
 from elasticc_stream.engine.replay.config import ReplayConfig
 from elasticc_stream.engine.replay.runner import Replayer
+from elasticc_stream.engine.wire.partition import partition_for
 
 pytestmark = pytest.mark.broker
 
@@ -207,8 +208,11 @@ def test_all_alerts_three_partitions_exactly_once_in_time_order(kafka_bootstrap:
     assert {m.partition() for m in messages} == {0, 1, 2}
     by_partition: dict[int, list] = defaultdict(list)
     for m in sorted(messages, key=lambda m: (m.partition(), m.offset())):
-        record = decode(m.value())[0].record
-        assert m.key() == str(record["diaObject"]["diaObjectId"]).encode()
+        alert = decode(m.value(), key=m.key())[0]
+        record = alert.record
+        # The default key is the writer schema (Fink's convention); the partition comes from the object.
+        assert alert.schema_label == "key"
+        assert m.partition() == partition_for(record["diaObject"]["diaObjectId"], 3)
         by_partition[m.partition()].append((record["diaSource"]["midPointTai"], record["diaSource"]["diaSourceId"]))
     for rows in by_partition.values():
         assert [t for t, _ in rows] == sorted(t for t, _ in rows)

@@ -133,7 +133,7 @@ def test_reference_file_as_is(tmp_path: Path):
     assert config.data == tmp_path / "sim" / "datasim"
     assert (config.per_obs, config.observations, config.interval) == (5, 3, 1.0)
     assert config.display_field == "diaSource,midPointTai"
-    assert config.partitions == 1 and config.schema is None and config.key == "object"
+    assert config.partitions == 1 and config.schema is None and config.key == "schema"
     assert config.notes == []  # KAFKA_PORT_SIM / KAFKA_IPPORT_SIM are known helper variables
 
 

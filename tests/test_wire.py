@@ -164,3 +164,24 @@ def test_show_with_schema_registry_and_registry_properties(tmp_path: Path) -> No
         assert "Traceback" not in denied.stderr and len(denied.stderr.strip().splitlines()) == 2
         lonely = run_cli("show", str(path), "--registry-property", "timeout=3")
         assert lonely.returncode != 0 and "without --schema-registry" in lonely.stderr
+
+
+def test_replay_settings_for_framing_and_registry(tmp_path: Path) -> None:
+    from elasticc_stream.engine.errors import UserError
+    from elasticc_stream.engine.replay.config import load_replay_config
+
+    conf = tmp_path / "r.toml"
+    conf.write_text(f'bootstrap = "127.0.0.1:9"\ntopic = "t"\ndata = "{tmp_path}"\nframing = "confluent"\n'
+                    'schema_id = 1101\nschema_registry = "http://127.0.0.1:8081"\n'
+                    '[registry]\n"basic.auth.user.info" = "u:p"\n')
+    config = load_replay_config(conf).validated()
+    assert (config.key, config.framing, config.schema_id) == ("schema", "confluent", 1101)
+    assert config.schema_registry == "http://127.0.0.1:8081" and config.registry == {"basic.auth.user.info": "u:p"}
+    assert "u:p" not in repr(config)
+    with pytest.raises(UserError, match=r"r.toml:5: schema_id must fit in 4 bytes"):
+        conf.write_text(conf.read_text().replace("1101", "4294967296"))
+        load_replay_config(conf)
+    with pytest.raises(UserError, match="--framing must be one of none, confluent"):
+        load_replay_config(None, {"bootstrap": "h:1", "topic": "t", "data": tmp_path, "framing": "rubin"})
+    with pytest.raises(UserError, match="only serve with framing confluent"):
+        load_replay_config(None, {"bootstrap": "h:1", "topic": "t", "data": tmp_path, "schema_id": 3}).validated()

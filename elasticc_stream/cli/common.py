@@ -27,11 +27,13 @@ def run_app(app) -> int:
     return int(result or 0) if app.return_code in (None, 0) else int(app.return_code)
 
 
-def add_registry_options(p: argparse.ArgumentParser) -> None:
+READ_REGISTRY = ("Confluent-compatible schema registry for framed messages whose schema id is neither --schema's "
+                 "nor one lsst-alert-packet ships (Confluent, Apicurio's /apis/ccompat/v7, Karapace)")
+
+
+def add_registry_options(p: argparse.ArgumentParser, what: str = READ_REGISTRY) -> None:
     p.add_argument("--schema-registry", metavar="URL",
-                   help="Confluent-compatible schema registry for framed messages whose schema id is neither "
-                        "--schema's nor one lsst-alert-packet ships (Confluent, Apicurio's /apis/ccompat/v7, "
-                        "Karapace); credentials in the URL are never printed")
+                   help=f"{what}; credentials in the URL are never printed")
     p.add_argument("--registry-property", dest="registry_properties", action="append", default=[],
                    metavar="NAME=VALUE",
                    help="registry client property, repeatable, as confluent-kafka's SchemaRegistryClient names "

@@ -7,7 +7,7 @@ import sys
 from typing import TextIO
 
 # Plain dataclasses: cheap to import, unlike the runner (confluent-kafka, fastavro).
-from elasticc_stream.cli.common import add_kafka_properties
+from elasticc_stream.cli.common import add_kafka_properties, add_registry_options
 from elasticc_stream.engine.replay import events as ev
 
 MAX_LISTED_FAILURES = 50
@@ -18,7 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "replay", help="replay prepared alerts into Kafka as a timed stream (fink_simulator -c FILE.conf)",
         description="Send prepared ELAsTiCC alerts to a Kafka topic, earliest first, NALERTS_PER_OBS per "
                     "observation, TIME_INTERVAL seconds apart. Reads the reference simulator's .conf file "
-                    "(or our .toml); flags override the file. Each message is one schemaless Avro alert.")
+                    "(or our .toml); flags override the file. Each message is one schemaless Avro alert "
+                    "(Confluent-framed with --framing confluent), keyed by its writer schema unless --key says "
+                    "otherwise.")
     p.add_argument("-c", "--config", metavar="FILE", help="configuration: reference .conf or our .toml")
     p.add_argument("--bootstrap", metavar="HOST:PORT", help="Kafka address (KAFKA_IPPORT)")
     p.add_argument("--topic", help="topic (KAFKA_TOPIC)")
@@ -33,9 +35,21 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(DISPLAY_FIELD)")
     p.add_argument("--schema", metavar="AVSC", help="encode every alert with this schema (EXTERNAL_SCHEMA)")
     p.add_argument("--partitions", type=str, metavar="N", help="partitions of a topic created here (NPARTITIONS)")
-    p.add_argument("--key", choices=("object", "schema", "none"),
-                   help="message key: diaObjectId (default), the writer schema as JSON, or none")
+    p.add_argument("--key", choices=("schema", "object", "none"),
+                   help="message key. schema (default): the writer schema as JSON, Fink's convention: fink-client's "
+                        "AlertConsumer and consume decode with it. object: the diaObjectId in ASCII; fink-client "
+                        "then needs schema_path, consume finds the schema itself. none: no key; readers need the "
+                        "schema (fink-client schema_path, consume --schema or its shipped schemas). Whatever the "
+                        "key, the partition is a stable hash of the diaObjectId (Kafka's murmur2, as a Java "
+                        "producer keyed by it would pick), so each object's alerts stay in order")
+    p.add_argument("--framing", choices=("none", "confluent"),
+                   help="confluent: write Rubin's wire format (byte 0, 4-byte schema id, schemaless Avro); the id "
+                        "from --schema-id, else --schema-registry (looked up or registered under TOPIC-value), "
+                        "else the schema itself (Rubin lsst.vX_Y schemas); default none")
+    p.add_argument("--schema-id", metavar="N", help="Confluent schema id to frame every message with")
     add_kafka_properties(p, "the producer")
+    add_registry_options(p, "with --framing confluent: the registry where each writer schema's id is looked up "
+                            "(or registered) under the subject TOPIC-value")
     p.add_argument("--by-visit", action="store_true", default=None,
                    help="one observation per exposure (alerts sharing midPointTai)")
     p.add_argument("--speed", type=str, metavar="F",
@@ -52,13 +66,17 @@ def _run(args: argparse.Namespace) -> int:
     from elasticc_stream.engine.kafka_config import parse_properties
     from elasticc_stream.engine.replay.config import load_replay_config
     from elasticc_stream.engine.replay.runner import Replayer
+    from elasticc_stream.engine.wire.registry import split_kafka_properties
 
+    kafka, registry_props = split_kafka_properties(parse_properties(args.properties))
+    registry_props.update(parse_properties(args.registry_properties))
     overrides = {
         "bootstrap": args.bootstrap, "topic": args.topic, "data": args.data, "per_obs": args.per_obs,
         "observations": args.observations, "interval": args.interval, "display_field": args.display_field,
         "schema": args.schema, "partitions": args.partitions, "key": args.key, "by_visit": args.by_visit,
         "speed": args.speed, "resume": args.resume, "checkpoint": args.checkpoint,
-        "kafka": parse_properties(args.properties) or None,
+        "kafka": kafka or None, "framing": args.framing, "schema_id": args.schema_id,
+        "schema_registry": args.schema_registry or registry_props.pop("url", None), "registry": registry_props or None,
     }
     if args.config:
         _line(sys.stdout, f"Reading custom configuration file from {args.config}")

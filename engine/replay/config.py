@@ -31,14 +31,16 @@ CONF_KEYS = {
 CONF_HELPERS = ("KAFKA_PORT_SIM", "KAFKA_IPPORT_SIM", "FINK_ALERT_SIMULATOR")
 
 TOML_KEYS = ("bootstrap", "topic", "data", "display_field", "per_obs", "observations", "interval", "schema",
-             "partitions", "key", "by_visit", "speed", "checkpoint")
+             "partitions", "key", "by_visit", "speed", "checkpoint", "framing", "schema_id", "schema_registry")
+FRAMINGS = ("none", "confluent")
 
 # How each field is named on the command line, for override errors.
 FLAGS = {
     "bootstrap": "--bootstrap", "topic": "--topic", "data": "--data", "display_field": "--display-field",
     "per_obs": "--per-obs", "observations": "--observations", "interval": "--interval", "schema": "--schema",
     "partitions": "--partitions", "key": "--key", "by_visit": "--by-visit", "speed": "--speed",
-    "resume": "--resume", "checkpoint": "--checkpoint", "kafka": "-X",
+    "resume": "--resume", "checkpoint": "--checkpoint", "kafka": "-X", "framing": "--framing",
+    "schema_id": "--schema-id", "schema_registry": "--schema-registry", "registry": "--registry-property",
 }
 _CONF_NAME = {v: k for k, v in CONF_KEYS.items()}
 
@@ -54,12 +56,16 @@ class ReplayConfig:
     interval: float = 1.0                  # seconds between observation starts; 0: no wait
     schema: Path | None = None             # EXTERNAL_SCHEMA: encode every message with it
     partitions: int = 1
-    key: str = "object"                    # object | schema | none
+    key: str = "schema"                    # schema | object | none (see engine.replay.encoding)
     kafka: dict[str, str] = field(default_factory=dict, repr=False)  # may hold secrets: never in a repr
     by_visit: bool = False                 # one observation per exposure (shared midPointTai)
     speed: float | None = None             # space observations by real gaps / speed
     resume: bool = False
     checkpoint: Path | None = None         # default: beside the prepared index
+    framing: str = "none"                  # none | confluent (Rubin's wire format)
+    schema_id: int | None = None           # the Confluent schema id to frame with (default: from the schema)
+    schema_registry: str | None = None     # registry URL, to find or register the id
+    registry: dict[str, str] = field(default_factory=dict, repr=False)  # registry client properties (secrets)
     source: str = ""                       # the configuration file, for messages
     notes: list[str] = field(default_factory=list)
 
@@ -73,6 +79,11 @@ class ReplayConfig:
         key = str(self.key).strip().lower()
         if key not in KEY_MODES:
             raise UserError(f"{where}: key must be one of {', '.join(KEY_MODES)}, got {self.key!r}")
+        framing = str(self.framing).strip().lower()
+        if framing not in FRAMINGS:
+            raise UserError(f"{where}: framing must be one of {', '.join(FRAMINGS)}, got {self.framing!r}")
+        if framing == "none" and (self.schema_id is not None or self.schema_registry):
+            raise UserError(f"{where}: schema_id and schema_registry only serve with framing confluent")
         return replace(
             self,
             key=key,
@@ -89,6 +100,10 @@ class ReplayConfig:
             resume=as_bool(self.resume, where, "resume"),
             checkpoint=None if self.checkpoint is None else Path(self.checkpoint),
             kafka=dict(self.kafka),
+            framing=framing,
+            schema_id=None if self.schema_id is None else _schema_id(self.schema_id, where, "schema_id"),
+            schema_registry=None if not self.schema_registry else str(self.schema_registry).strip(),
+            registry=dict(self.registry),
             notes=list(self.notes),
         )
 
@@ -114,10 +129,10 @@ def load_replay_config(path: str | Path | None = None, overrides: Mapping[str, o
     for name, value in (overrides or {}).items():
         if value is None or name not in FLAGS:
             continue
-        if name == "kafka":
-            merged = dict(values.get("kafka", {}))  # type: ignore[call-overload]
+        if name in ("kafka", "registry"):
+            merged = dict(values.get(name, {}))  # type: ignore[call-overload]
             merged.update(value)  # type: ignore[call-overload]
-            values["kafka"] = merged
+            values[name] = merged
             continue
         values[name] = _check(name, value, FLAGS[name], FLAGS[name])
         where[name] = labels[name] = FLAGS[name]
@@ -175,9 +190,28 @@ def _check(name: str, value: object, where: str, label: str) -> object:
         if text not in KEY_MODES:
             raise UserError(f"{where}: {label} must be one of {', '.join(KEY_MODES)}, got {value!r}")
         return text
+    if name == "framing":
+        text = str(value).strip().lower()
+        if text not in FRAMINGS:
+            raise UserError(f"{where}: {label} must be one of {', '.join(FRAMINGS)}, got {value!r}")
+        return text
+    if name == "schema_id":
+        return _schema_id(value, where, label)
+    if name == "schema_registry":
+        text = str(value).strip()
+        if not text.startswith(("http://", "https://")):
+            raise UserError(f"{where}: {label} must be an http:// or https:// URL")
+        return text
     if name in ("by_visit", "resume"):
         return as_bool(value, where, label)
     raise AssertionError(name)
+
+
+def _schema_id(value: object, where: str, label: str) -> int:
+    number = as_int(value, where, label, minimum=0)
+    if number > 0xFFFFFFFF:
+        raise UserError(f"{where}: {label} must fit in 4 bytes (at most {0xFFFFFFFF}), got {number}")
+    return number
 
 
 def _from_shell(conf: ShellConf, values: dict[str, object], where: dict[str, str], labels: dict[str, str],
@@ -200,8 +234,8 @@ def _from_toml(conf: TomlConf, values: dict[str, object], where: dict[str, str],
                notes: list[str], given: set[str]) -> None:
     for key, value in conf.data.items():
         here = conf.where(key)
-        if key == "kafka":
-            values["kafka"] = string_table(conf, "kafka")
+        if key in ("kafka", "registry"):
+            values[key] = string_table(conf, key)
             continue
         if key not in TOML_KEYS:
             notes.append(f"ignored key {key} at {here}")

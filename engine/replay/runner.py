@@ -7,7 +7,6 @@ with another schema) and a DISPLAY_FIELD that the index does not carry decode an
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -26,6 +25,7 @@ from elasticc_stream.engine.replay.checkpoint import (
 )
 from elasticc_stream.engine.replay.config import ReplayConfig
 from elasticc_stream.engine.replay.display import display_reader
+from elasticc_stream.engine.replay.encoding import MessageEncoding, message_encoding
 from elasticc_stream.engine.replay.events import (
     AlertFailed,
     Note,
@@ -173,7 +173,6 @@ class Replayer:
         skip = frozenset(state.beyond)
         first = entries[plan.observations[0].start] if plan.observations else None
         display = display_reader(index, config, first)
-        key_of = _key_function(index, config)
 
         from confluent_kafka import Producer
         from elasticc_stream.engine.topics import ensure_topic
@@ -190,6 +189,7 @@ class Replayer:
             encoded = _external_encoded(index, config, plan, skip)
             topic_note = ensure_topic(config.bootstrap, config.topic, config.partitions, config.kafka,
                                       timeout=METADATA_TIMEOUT_S)
+            encoding = _encoding(index, config)
         except BaseException:
             # Nothing was produced; don't leave the client's threads retrying a broker nobody will use.
             producer.purge(in_queue=True, in_flight=True, blocking=False)
@@ -197,9 +197,10 @@ class Replayer:
             raise
         if topic_note:
             notes.append(topic_note)
+        notes.extend(encoding.notes)
         job = _Job(index=index, plan=plan, to_send=plan.to_send - _in_plan(plan, state.beyond), skip=skip,
                    state=state, checkpoint=checkpoint, producer=producer, display=display, encoded=encoded,
-                   key_of=key_of)
+                   encoding=encoding)
         return job, notes
 
     def _send(self, job: _Job, writer: CheckpointWriter, reader: PayloadReader) -> ReplayFinished:
@@ -208,7 +209,9 @@ class Replayer:
         topic = config.topic
         producer = job.producer
         produce = producer.produce
-        plan, skip, display, encoded, key_of = job.plan, job.skip, job.display, job.encoded, job.key_of
+        plan, skip, display, encoded = job.plan, job.skip, job.display, job.encoded
+        key_of, partition_of = job.encoding.key_of, job.encoding.partition_of
+        frame = job.encoding.frame if config.framing != "none" else None
         state = job.state
         flags = bytearray(len(entries))  # 1 = delivered (in this run or, per the checkpoint, before)
         flags[: state.done] = b"\x01" * state.done
@@ -255,9 +258,12 @@ class Replayer:
                         continue
                     entry = entries[i]
                     key = key_of(entry)
+                    part = partition_of(entry)
+                    if frame is not None:
+                        value = frame(entry, value)
                     while True:
                         try:
-                            produce(topic, value, key, on_delivery=partial(report, i))
+                            produce(topic, value, key, partition=part, on_delivery=partial(report, i))
                             break
                         except BufferError:
                             # librdkafka's queue is full (the broker stalls): serve reports, then retry,
@@ -364,7 +370,7 @@ class _Job:
     producer: Any
     display: Callable[[Any], object] | None
     encoded: dict[int, bytes] | None  # EXTERNAL_SCHEMA: index -> bytes re-encoded by the up-front check
-    key_of: Callable[[Any], bytes | None]
+    encoding: MessageEncoding
 
 
 # -- helpers (pure or one job each) ---------------------------------------------------------------
@@ -494,28 +500,14 @@ def _with_encoded(values: Iterator[tuple[int, bytes]], encoded: dict[int, bytes]
         yield i, encoded.pop(i, stored)
 
 
-def _key_function(index: Any, config: ReplayConfig) -> Callable[[Any], bytes | None]:
-    if config.key == "none":
-        return lambda entry: None
-    if config.key == "schema":
-        cache: dict[str, bytes] = {}
-        if config.schema is not None:
-            from elasticc_stream.engine.decoder import load_schema_file
+def _encoding(index: Any, config: ReplayConfig) -> MessageEncoding:
+    """Key, partition and framing of every message (see engine.replay.encoding), once the topic exists."""
+    from elasticc_stream.engine.topics import topic_partitions
 
-            fixed = json.dumps(load_schema_file(config.schema), separators=(",", ":")).encode()
-            return lambda entry: fixed
+    partitions = topic_partitions(config.bootstrap, config.topic, config.kafka, timeout=METADATA_TIMEOUT_S)
+    registry = None
+    if config.schema_registry:
+        from elasticc_stream.engine.wire.registry import Registry
 
-        def schema_key(entry: Any) -> bytes:
-            raw = cache.get(entry.schema_fp)
-            if raw is None:
-                raw = cache[entry.schema_fp] = json.dumps(index.schema(entry.schema_fp),
-                                                          separators=(",", ":")).encode()
-            return raw
-
-        return schema_key
-
-    def object_key(entry: Any) -> bytes | None:
-        # diaObjectId keys keep an object's alerts in one partition, hence in time order.
-        return None if entry.dia_object_id is None else str(entry.dia_object_id).encode("ascii")
-
-    return object_key
+        registry = Registry(config.schema_registry, config.registry)
+    return message_encoding(index, config, partitions or config.partitions, registry)
