@@ -1,9 +1,10 @@
 """A STAND-IN for a Confluent-compatible schema registry, for tests only.
 
-The project installs no registry server (Confluent's is not on the package registries it uses; Apicurio Registry
-is on Maven Central only as the jars of a Quarkus application, which would need a Maven build of its own), so
-this small HTTP server answers the three calls that confluent-kafka's SchemaRegistryClient makes for us, as the
-Confluent REST API documents them:
+No real registry can be run here: Confluent's is on none of the package registries this project reaches, and
+Apicurio Registry (Maven Central) could not be built into a runnable Quarkus application: its 3.3.3 app needs
+apicurio-registry-schema-util-provider 3.3.3, which is not served, and the parent POM of 3.0.9 is not served
+either. So this small HTTP server answers the three calls that confluent-kafka's SchemaRegistryClient makes for
+us, as the Confluent REST API documents them:
 
     GET  /schemas/ids/{id}                -> {"schema": "..."}            (404, error_code 40403, if unknown)
     POST /subjects/{subject}              -> {"subject", "id", "version", "schema"}   (lookup; 404 40403/40401)
