@@ -81,33 +81,41 @@ def test_consume_with_a_schema_registry_and_x_properties(kafka_bootstrap: str, m
 
 @pytest.mark.broker
 async def test_tui_decodes_framed_rubin_alerts(kafka_bootstrap: str, make_topic) -> None:
+    from elasticc_stream.engine.wire.registry import Registry
     from elasticc_stream.tui.app import ElasticcStreamApp
     from elasticc_stream.tui.screens.alert import AlertScreen
     from elasticc_stream.tui.widgets.alert_table import AlertTable
+    from elasticc_stream.tui.widgets.alert_tree import AlertTree
 
     topic = make_topic(1)
     rows = samples()
-    produce(kafka_bootstrap, topic, [framed for _, framed, _, _ in rows])
-    app = ElasticcStreamApp(None, kafka_bootstrap, topic, {})
-    async with app.run_test(size=(100, 30)) as pilot:
-        deadline = time.monotonic() + WAIT_S
-        while app.state.stream.total < len(rows):
-            assert time.monotonic() < deadline, "the framed alerts never arrived"
-            await pilot.pause(0.1)
-        assert app.state.stream.errors == 0
-        await pilot.press("2")
-        table = app.screen.query_one(AlertTable)
-        while table.row_count < len(rows):
-            assert time.monotonic() < deadline, "the alert table never filled"
-            await pilot.pause(0.1)
-        await pilot.press("enter")
-        while not isinstance(app.screen, AlertScreen):
-            assert time.monotonic() < deadline, "the alert screen never opened"
-            await pilot.pause(0.1)
-        alert = app.screen.alert
-        assert alert.schema_id == rows[-1][0] and alert.record == rows[-1][3]  # newest first
-        await pilot.press("q")
-
+    with StandInRegistry() as server:
+        record = af.elasticc_record("elasticc.v0_9_1", source_id=5151)
+        sid = server.add(af.shipped("elasticc.v0_9_1"), schema_id=12)
+        # One message whose id only the registry knows, first; then every Rubin version, newest last.
+        produce(kafka_bootstrap, topic, [confluent.frame(sid, af.schemaless(record, "elasticc.v0_9_1"))]
+                + [framed for _, framed, _, _ in rows])
+        app = ElasticcStreamApp(None, kafka_bootstrap, topic, {}, registry=Registry(server.url))
+        async with app.run_test(size=(100, 30)) as pilot:
+            deadline = time.monotonic() + WAIT_S
+            while app.state.stream.total < len(rows) + 1:
+                assert time.monotonic() < deadline, "the framed alerts never arrived"
+                await pilot.pause(0.1)
+            assert app.state.stream.errors == 0
+            await pilot.press("2")
+            table = app.screen.query_one(AlertTable)
+            while table.row_count < len(rows) + 1:
+                assert time.monotonic() < deadline, "the alert table never filled"
+                await pilot.pause(0.1)
+            await pilot.press("enter")
+            while not isinstance(app.screen, AlertScreen):
+                assert time.monotonic() < deadline, "the alert screen never opened"
+                await pilot.pause(0.1)
+            alert = app.screen.alert
+            assert alert.schema_id == rows[-1][0] and alert.record == rows[-1][3]  # newest first
+            tree = app.screen.query_one(AlertTree)
+            assert tree.border_subtitle == f"schema id {rows[-1][0]} (lsst-alert-packet)"
+            await pilot.press("q")
 
 
 # --- framed replay ---------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from elasticc_stream.tui.bridge import EngineBridge
 from elasticc_stream.tui.screens.help import HelpScreen
@@ -69,6 +69,7 @@ class ElasticcStreamApp(App[int]):
         clock: Callable[[], float] = time.monotonic,
         refresh_interval: float = 0.25,
         color: bool = True,
+        registry: Any = None,
     ) -> None:
         super().__init__()
         self.replay_config = replay_config
@@ -80,6 +81,7 @@ class ElasticcStreamApp(App[int]):
         self.consume_from = consume_from
         self.refresh_interval = refresh_interval
         self.color = color
+        self.registry = registry  # engine.wire.registry.Registry for framed messages of unknown schema id
         self.state = TuiState(clock)
         self.bridge = EngineBridge(self, scrub=self._scrub)
         self._quitting = False
@@ -117,7 +119,7 @@ class ElasticcStreamApp(App[int]):
 
         options = ConsumeOptions(bootstrap=self.bootstrap, topic=self.topic, start=self.consume_from,
                                  latency_window=LATENCY_WINDOW,
-                                 kafka=self.kafka)
+                                 kafka=self.kafka, registry=self.registry)
         config = self.replay_config
         prepare = None
         if config is not None and config.topic == self.topic and config.bootstrap == self.bootstrap:

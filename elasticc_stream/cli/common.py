@@ -27,8 +27,8 @@ def run_app(app) -> int:
     return int(result or 0) if app.return_code in (None, 0) else int(app.return_code)
 
 
-READ_REGISTRY = ("Confluent-compatible schema registry for framed messages whose schema id is neither --schema's "
-                 "nor one lsst-alert-packet ships (Confluent, Apicurio's /apis/ccompat/v7, Karapace)")
+READ_REGISTRY = ("Confluent-compatible schema registry (Confluent, Apicurio's /apis/ccompat/v7, Karapace) for "
+                 "Confluent-framed messages whose schema id is not one that lsst-alert-packet ships")
 
 
 def add_registry_options(p: argparse.ArgumentParser, what: str = READ_REGISTRY) -> None:

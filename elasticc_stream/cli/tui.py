@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from elasticc_stream.cli.common import add_kafka_properties, run_app
+from elasticc_stream.cli.common import add_kafka_properties, add_registry_options, registry_from_args, run_app
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--from", dest="start_from", choices=("earliest", "latest"), default="earliest",
                    help="where the app's new consumer group starts reading (default: earliest)")
     add_kafka_properties(p, "the producer and the consumer")
+    add_registry_options(p)
     p.set_defaults(run=_run)
 
 
@@ -32,7 +33,7 @@ def _run(args: argparse.Namespace) -> int:
     from elasticc_stream.engine.errors import UserError
     from elasticc_stream.engine.kafka_config import parse_properties
 
-    extra = parse_properties(args.properties)
+    registry, extra = registry_from_args(args, parse_properties(args.properties))
     config = None
     if args.config:
         from elasticc_stream.engine.replay.config import load_replay_config
@@ -54,5 +55,6 @@ def _run(args: argparse.Namespace) -> int:
 
     from elasticc_stream.tui.app import ElasticcStreamApp
 
-    app = ElasticcStreamApp(config, bootstrap, topic, kafka, start=args.start, consume_from=args.start_from)
+    app = ElasticcStreamApp(config, bootstrap, topic, kafka, start=args.start, consume_from=args.start_from,
+                            registry=registry)
     return run_app(app)

@@ -87,7 +87,8 @@ class AlertScreen(Screen):
             with Vertical(id="alert-left"):
                 tree = AlertTree(self.alert.record, id="alert-tree")
                 tree.border_title = "decoded alert"
-                tree.border_subtitle = f"schema {self.alert.schema_label}"
+                tree.border_subtitle = (f"schema {self.alert.schema_label}" if self.alert.schema_id is None else
+                                        f"schema id {self.alert.schema_id} ({self.alert.schema_label})")
                 yield tree
                 yield Static(id="alert-value")
             yield LightCurve(self.alert.record, color=self.app.color, id="light-curve")
