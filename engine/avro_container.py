@@ -9,14 +9,11 @@ nothing is re-encoded.
 
 from __future__ import annotations
 
-import bz2
 import io
-import lzma
-import zlib
 from collections.abc import Iterator
-from typing import Any
 
 import fastavro
+from elasticc_stream.engine import avro_bounds, inflate
 from elasticc_stream.engine.avro_schemas import CONTAINER_MAGIC, SchemaInfo, schema_from_json_bytes
 from elasticc_stream.engine.decode_error import DecodeError, short, what_went_wrong
 
@@ -70,8 +67,9 @@ def read_header(data: bytes, source: str) -> tuple[dict[str, bytes], bytes, int]
     return meta, sync, pos + SYNC_SIZE
 
 
-def container_records(data: bytes, source: str) -> tuple[SchemaInfo, Iterator[tuple[dict, bytes]]]:
-    """(embedded schema, its records as (record, schemaless payload) one by one).
+def container_records(data: bytes, source: str, budget: int) -> tuple[SchemaInfo, Iterator[tuple[dict, bytes]]]:
+    """(embedded schema, its records as (record, schemaless payload) one by one). `budget`: the bytes its
+    compressed blocks may inflate to, all together.
 
     The header is checked at once; the blocks are read as the records are asked for, so that a caller showing
     the first few records of a big file reads only those. DecodeError (one line) for anything that is not an
@@ -85,13 +83,14 @@ def container_records(data: bytes, source: str) -> tuple[SchemaInfo, Iterator[tu
     if info is None:
         raise DecodeError(source, "Avro container whose embedded schema is not a valid Avro record schema")
     codec = meta.get("avro.codec", b"null").decode(errors="replace") or "null"
-    if codec not in _CODECS:
+    if codec not in inflate.CODECS:
         raise DecodeError(source, f"Avro container codec {codec!r} is not supported (null, deflate, bzip2, xz)")
-    return info, _blocks(data, pos, sync, codec, info, source)
+    return info, _blocks(data, pos, sync, codec, info, source, budget)
 
 
 def _blocks(data: bytes, pos: int, sync: bytes, codec: str, info: SchemaInfo,
-            source: str) -> Iterator[tuple[dict, bytes]]:
+            source: str, budget: int) -> Iterator[tuple[dict, bytes]]:
+    zero_budget = info.guard.budget() if info.guard is not None else None  # one per message, not per block
     block_no = 0
     end = len(data)
     any_record = False
@@ -113,16 +112,17 @@ def _blocks(data: bytes, pos: int, sync: bytes, codec: str, info: SchemaInfo,
         if data[pos : pos + SYNC_SIZE] != sync:
             raise DecodeError(source, f"corrupt Avro container: sync marker mismatch after block {block_no}")
         pos += SYNC_SIZE
-        inflate = _CODECS[codec]
-        if inflate is not None:
+        if codec != "null":
             try:
-                block = inflate(block)
-            except Exception as exc:
-                raise DecodeError(source, f"block {block_no}: {codec} data corrupt: {short(exc)}") from None
+                block = inflate.inflate_block(codec, block, budget)
+            except inflate.InflateError as exc:
+                what = str(exc) if exc.kind == "too big" else f"{codec} data corrupt: {short(exc)}"
+                raise DecodeError(source, f"block {block_no}: {what}") from None
+            budget -= len(block)
         # A record takes at least one byte except with degenerate schemas; an absurd count is garbage.
         if count > len(block) + 1024:
             raise DecodeError(source, f"corrupt Avro container: block {block_no} claims {count} records")
-        for item in _read_block(block, count, info, block_no, source):
+        for item in _read_block(block, count, info, block_no, source, zero_budget):
             any_record = True
             yield item
     if not any_record:
@@ -130,14 +130,18 @@ def _blocks(data: bytes, pos: int, sync: bytes, codec: str, info: SchemaInfo,
 
 
 def _read_block(block: bytes, count: int, info: SchemaInfo, block_no: int,
-                source: str) -> list[tuple[dict, bytes]]:
+                source: str, zero_budget: list[int] | None) -> list[tuple[dict, bytes]]:
     buf = io.BytesIO(block)
     out = []
     reader = fastavro.schemaless_reader
     start = 0
     for i in range(count):
         try:
+            if info.guard is not None:
+                info.guard.check(block, start, zero_budget)
             record = reader(buf, info.parsed, None)
+        except avro_bounds.BoundsError as exc:
+            raise DecodeError(source, f"block {block_no}: record {i + 1} of {count} unreadable: {exc}") from None
         except EOFError:
             raise DecodeError(
                 source, f"block {block_no}: record {i + 1} of {count} ends early (embedded schema {info.name})"
@@ -155,13 +159,3 @@ def _read_block(block: bytes, count: int, info: SchemaInfo, block_no: int,
             source, f"block {block_no}: {len(block) - start} bytes left over after its {count} record(s)"
         )
     return out
-
-
-_CODECS: dict[str, Any] = {
-    "null": None,
-    "deflate": lambda b: zlib.decompress(b, -15),
-    "bzip2": bz2.decompress,
-    "xz": lzma.decompress,
-}
-
-

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import fastavro
+from elasticc_stream.engine import avro_bounds
 from elasticc_stream.engine.decode_error import DecodeError, short
 from elasticc_stream.engine.errors import UserError
 from fastavro.schema import load_schema, to_parsing_canonical_form
@@ -37,12 +38,14 @@ _CACHE_LIMIT = 256
 
 @dataclass(frozen=True)
 class SchemaInfo:
-    """A schema with what is derived from it once: fastavro's parsed form, fingerprint, full name."""
+    """A schema with what is derived from it once: fastavro's parsed form, fingerprint, full name, and the
+    bounds check fastavro needs first for it (None for nearly every schema: see `avro_bounds`)."""
 
     schema: dict
     parsed: Any
     fingerprint: str
     name: str
+    guard: avro_bounds.Guard | None = None
 
 
 _by_fingerprint: dict[str, SchemaInfo] = {}
@@ -89,9 +92,10 @@ def schema_info(schema: dict) -> SchemaInfo:
     if info is None:
         try:
             parsed_schema = fastavro.parse_schema(schema)
+            guard = avro_bounds.guard(parsed_schema)
         except Exception as exc:
             raise ValueError(f"not a valid Avro schema: {short(exc)}") from None
-        info = SchemaInfo(schema, parsed_schema, fp, schema_name(schema))
+        info = SchemaInfo(schema, parsed_schema, fp, schema_name(schema), guard)
         _by_fingerprint[fp] = info
     if len(_by_identity) >= _CACHE_LIMIT:
         _by_identity.clear()
@@ -115,7 +119,7 @@ def schema_from_json_bytes(raw: bytes) -> SchemaInfo | None:
     info: SchemaInfo | None = None
     try:
         obj = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: JSON nested past json's limit
         obj = None
     if isinstance(obj, dict) and obj.get("type") == "record" and "fields" in obj:
         try:

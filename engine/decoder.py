@@ -18,16 +18,15 @@ from there so that callers need only this module.
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import fastavro
+from elasticc_stream.engine import avro_bounds, inflate
 from elasticc_stream.engine.avro_container import container_records
 from elasticc_stream.engine.avro_schemas import (  # noqa: F401  (re-exported: the decoder's public names)
     CONTAINER_MAGIC,
@@ -45,9 +44,10 @@ from elasticc_stream.engine.avro_schemas import (  # noqa: F401  (re-exported: t
     shipped_infos,
     shipped_schemas,
 )
-from elasticc_stream.engine.decode_error import DecodeError, short, what_went_wrong
+from elasticc_stream.engine.decode_error import DecodeError, what_went_wrong
 from elasticc_stream.engine.families import Family, family_of
 from elasticc_stream.engine.families.registry import family_for_schema
+from elasticc_stream.engine.limits import max_alert_bytes
 from elasticc_stream.engine.wire.confluent import split as split_frame
 
 
@@ -100,9 +100,10 @@ def iter_decode(
     data = bytes(data) if not isinstance(data, bytes) else data
     if not data:
         raise DecodeError(source, "empty message")
+    budget = max_alert_bytes()  # bytes this message may inflate to, gzip and container blocks together
     if data[:2] == GZIP_MAGIC:
         try:
-            data = _gunzip(data, source)
+            data = _gunzip(data, budget, source)
         except DecodeError:
             # Schemaless Avro may start with these two bytes too (alertId -16): accept only an exact decode.
             try:
@@ -112,8 +113,9 @@ def iter_decode(
             raise
         if not data:
             raise DecodeError(source, "gzip data decompresses to nothing")
+        budget -= len(data)
     if data[:4] == CONTAINER_MAGIC:
-        info, records = container_records(data, source)
+        info, records = container_records(data, source, budget)
         return (make_alert(record, info, "embedded", payload) for record, payload in records)
     framed = split_frame(data)
     if framed is None:
@@ -144,13 +146,13 @@ def iter_alert_file(path: str | Path, *, schema: dict | None = None, registry: A
     return iter_decode(data, schema=schema, source=str(path), registry=registry)
 
 
-def _gunzip(data: bytes, source: str) -> bytes:
+def _gunzip(data: bytes, limit: int, source: str) -> bytes:
     try:
-        return gzip.decompress(data)
-    except EOFError:
-        raise DecodeError(source, f"truncated gzip data ({len(data)} compressed bytes end early)") from None
-    except (OSError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
-        raise DecodeError(source, f"corrupt gzip data: {short(exc)}") from None
+        return inflate.gunzip(data, limit)
+    except inflate.InflateError as exc:
+        if exc.kind == "truncated":
+            raise DecodeError(source, f"truncated gzip data ({exc})") from None
+        raise DecodeError(source, str(exc) if exc.kind == "too big" else f"corrupt gzip data: {exc}") from None
 
 
 def _decode_schemaless(data: bytes, schema: dict | None, key: bytes | None, source: str) -> DecodedAlert:
@@ -169,18 +171,23 @@ def _decode_schemaless(data: bytes, schema: dict | None, key: bytes | None, sour
         candidates = shipped_infos()
     failures = []
     for label, info in candidates:
-        record, why = _read_exact(data, info.parsed)
+        record, why = _read_exact(data, info)
         if why is None:
             return make_alert(record, info, label, data)
         failures.append(f"{label} ({info.name}): {why}")
     raise DecodeError(source, _explain_failure(data, auto, failures))
 
 
-def _read_exact(data: bytes, parsed_schema: Any) -> tuple[Any, str | None]:
+def _read_exact(data: bytes, info: SchemaInfo) -> tuple[Any, str | None]:
     """(record, None) if the schema reads `data` consuming every byte, else (None, reason)."""
+    if info.guard is not None:
+        try:
+            info.guard.check(data)
+        except avro_bounds.BoundsError as exc:
+            return None, str(exc)
     buf = io.BytesIO(data)
     try:
-        record = fastavro.schemaless_reader(buf, parsed_schema, None)
+        record = fastavro.schemaless_reader(buf, info.parsed, None)
     except EOFError:
         return None, f"data ends early ({len(data)} bytes)"
     except Exception as exc:  # garbage makes fastavro raise ValueError, IndexError, UnicodeDecodeError, ...

@@ -1,4 +1,5 @@
-"""Pieces several subcommands share: the `-X` option, a quiet stop on a closed pipe, running a Textual app."""
+"""Pieces several subcommands share: the `-X` option, the size caps, a quiet stop on a closed pipe, running a
+Textual app."""
 
 from __future__ import annotations
 
@@ -12,6 +13,41 @@ def add_kafka_properties(p: argparse.ArgumentParser, what: str = "the Kafka clie
                    help=f"librdkafka property for {what}, repeatable, as kcat takes them (e.g. "
                         "-X security.protocol=SASL_SSL -X sasl.mechanism=SCRAM-SHA-512 -X sasl.username=U "
                         "-X sasl.password=P); secret values are never printed")
+
+
+def add_size_caps(p: argparse.ArgumentParser, *, member: bool = False) -> None:
+    p.add_argument("--max-alert-mb", type=_megabytes, metavar="MB",
+                   help="cap on what one compressed alert (gzip, Avro container blocks) may inflate to; an alert "
+                        "over it is reported and skipped (default 16, or $ELASTICC_STREAM_MAX_ALERT_MB)")
+    if member:
+        p.add_argument("--max-member-mb", type=_megabytes, metavar="MB",
+                       help="cap on one archive member; a bigger member is reported and not written "
+                            "(default 64, or $ELASTICC_STREAM_MAX_MEMBER_MB)")
+
+
+def apply_size_caps(args: argparse.Namespace) -> None:
+    """Make --max-alert-mb / --max-member-mb (or the environment) the caps of this run; UserError if bad."""
+    from elasticc_stream.engine import limits
+    from elasticc_stream.engine.errors import UserError
+
+    for env in (limits.ALERT_ENV, limits.MEMBER_ENV):
+        text = os.environ.get(env)
+        if text is not None:
+            try:
+                _megabytes(text)
+            except argparse.ArgumentTypeError as exc:
+                raise UserError(f"{env}={text!r}: {exc}") from None
+    limits.configure(alert_mb=getattr(args, "max_alert_mb", None), member_mb=getattr(args, "max_member_mb", None))
+
+
+def _megabytes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of MB: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than 0 MB, not {text}")
+    return value
 
 
 def discard_stdout() -> None:

@@ -11,7 +11,13 @@ import argparse
 import sys
 import time
 
-from elasticc_stream.cli.common import add_kafka_properties, add_registry_options, discard_stdout, registry_from_args
+from elasticc_stream.cli.common import (
+    add_kafka_properties,
+    add_registry_options,
+    add_size_caps,
+    discard_stdout,
+    registry_from_args,
+)
 from elasticc_stream.engine.consume.stats import RateMeter
 
 JSON_HELP = """\
@@ -62,6 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="write the first writer schema seen (from the key, the container or --schema) to FILE")
     p.add_argument("--connect-timeout", type=float, default=10.0, metavar="S",
                    help="seconds to wait for the broker's first answer (default: 10)")
+    add_size_caps(p)
     p.set_defaults(run=_run)
 
 

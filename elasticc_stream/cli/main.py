@@ -37,9 +37,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
+    from elasticc_stream.cli.common import apply_size_caps
     from elasticc_stream.engine.errors import UserError
 
     try:
+        apply_size_caps(args)
         return int(args.run(args) or 0)
     except UserError as exc:
         if args.verbose:

@@ -7,6 +7,8 @@ import json
 import sys
 import time
 
+from elasticc_stream.cli.common import add_size_caps
+
 DESCRIPTION = """\
 Unpack every NITE<n>.tar.gz in ALERTS_DIR into ALERTS_DIR/NITE<n>/ (safely: only regular files inside
 NITE<n>/ are written; absolute names, '..', links and devices are refused and reported), validate every
@@ -51,6 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="print one JSON object on stdout at the end: alerts, nights, bad_archives, bad_alerts, "
         "errors [{file, reason}], skipped, reused, seconds...",
     )
+    add_size_caps(p, member=True)
     p.set_defaults(run=_run)
 
 

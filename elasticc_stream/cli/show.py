@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from elasticc_stream.cli.common import add_registry_options, discard_stdout, registry_from_args
+from elasticc_stream.cli.common import add_registry_options, add_size_caps, discard_stdout, registry_from_args
 
 DESCRIPTION = (
     "Decode alert files (.avro or .avro.gz; an Avro container with its embedded schema, schemaless Avro "
@@ -37,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--height", type=int, metavar="N", help="plot height in rows (default: about half the terminal)")
     p.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                    help="colour output (default auto: when stdout is a terminal and NO_COLOR is unset)")
+    add_size_caps(p)
     p.set_defaults(run=_run)
 
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from elasticc_stream.cli.common import add_kafka_properties, add_registry_options, registry_from_args, run_app
+from elasticc_stream.cli.common import (
+    add_kafka_properties,
+    add_registry_options,
+    add_size_caps,
+    registry_from_args,
+    run_app,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="where the app's new consumer group starts reading (default: earliest)")
     add_kafka_properties(p, "the producer and the consumer")
     add_registry_options(p)
+    add_size_caps(p)
     p.set_defaults(run=_run)
 
 

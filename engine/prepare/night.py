@@ -202,6 +202,7 @@ def _unpack_night(root: Path, task: NightTask, result: NightResult, counter: _Ti
                     counter.add()
     except (BadArchive, OSError) as exc:
         remove_tree(staging)
+        result.problems.extend(refused)  # hostile members are reported whatever else is wrong with the archive
         reason = str(exc) if isinstance(exc, BadArchive) else f"cannot read: {exc.strerror or exc}"
         try:
             moved = move_no_clobber(archive, root / BAD_DIR, archive.name)

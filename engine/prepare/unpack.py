@@ -4,10 +4,14 @@ The archive is read once, front to back ("r|*" mode, no seeking, no member list 
 Only regular files whose normalised name lies inside `<night>/` are written, into a staging
 folder the caller owns; every other member is refused by name and never touches the disk.
 Alert members are handed back with their bytes so they can be validated without reading them again.
+A member bigger than the cap (`limits.max_member_bytes`) is refused from its header, before a byte of it is
+written: a 4 GB member of zeros fits in a 4 MB archive. A member the disk will not take (a name too long for
+the filesystem, a full disk) is refused too, and the rest of the archive goes on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import posixpath
@@ -17,6 +21,8 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from elasticc_stream.engine.limits import describe, max_member_bytes
 
 # Members bigger than this are not held in memory (an alert is a few kB); they are streamed to disk.
 _IN_MEMORY_LIMIT = 64 * 1024 * 1024
@@ -101,6 +107,7 @@ def _members(
 ) -> Iterator[Extracted | Refused]:
     seen: set[str] = set()
     made: set[Path] = set()  # folders already created: one mkdir per folder, not per member
+    cap = max_member_bytes()
     while True:
         try:
             member = tf.next()
@@ -112,6 +119,8 @@ def _members(
         rel, why = check_member_name(member.name, night)
         if why is None:
             why = _member_kind(member)
+        if why is None and member.size > cap:  # a sparse member's size is its full, expanded size
+            why = f"{describe(member.size)}, more than the {describe(cap)} cap on a member (--max-member-mb)"
         if why is None and rel in seen:
             why = "duplicate member name (the first one is kept)"
         if why is not None:
@@ -135,8 +144,7 @@ def _members(
                 data = None
                 _write(dest, _chunks(src, member))
         except _WriteError as exc:
-            if dest.is_file() and not dest.is_symlink():
-                dest.unlink()
+            _discard(dest)
             yield Refused(member.name, f"cannot write: {exc}")
             continue
         yield Extracted(rel, dest, data)
@@ -206,6 +214,12 @@ def _write(dest: Path, chunks) -> None:
         raise _WriteError(exc.strerror or str(exc)) from exc
     finally:
         os.close(fd)
+
+
+def _discard(path: Path) -> None:
+    """Remove what a failed write left in staging (often nothing: a name too long was never created)."""
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 def _mkdir(folder: Path) -> None:

@@ -29,7 +29,7 @@ def decode_framed(schema_id: int, body: bytes, schema: dict | None, registry: An
         except ValueError as exc:
             failures.append(f"{label}: {exc}")
             continue
-        record, why = _read_exact(body, info.parsed)
+        record, why = _read_exact(body, info)
         if why is None:
             return make_alert(record, info, label, body, schema_id), ""
         failures.append(f"{label} ({info.name}): {why}")
