@@ -29,9 +29,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from elasticc_stream.tui.bridge import EngineBridge
+from elasticc_stream.tui.screens.groups import GroupsScreen
 from elasticc_stream.tui.screens.help import HelpScreen
 from elasticc_stream.tui.screens.replay import ReplayScreen
 from elasticc_stream.tui.screens.stream import StreamScreen
+from elasticc_stream.tui.screens.topics import TopicsScreen
 from elasticc_stream.tui.state import LATENCY_WINDOW, TuiState
 from textual.app import App
 from textual.binding import Binding, BindingType
@@ -51,10 +53,13 @@ class ElasticcStreamApp(App[int]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("1", "switch_mode('replay')", "Replay"),
         Binding("2", "switch_mode('stream')", "Stream"),
+        Binding("3", "switch_mode('topics')", "Topics"),
+        Binding("4", "switch_mode('groups')", "Groups"),
         Binding("question_mark", "help", "Keys", key_display="?"),
         Binding("q", "quit", "Quit"),
     ]
-    MODES: ClassVar = {"replay": ReplayScreen, "stream": StreamScreen}
+    MODES: ClassVar = {"replay": ReplayScreen, "stream": StreamScreen, "topics": TopicsScreen,
+                       "groups": GroupsScreen}
 
     def __init__(
         self,

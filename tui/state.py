@@ -175,8 +175,10 @@ class TuiState:
         if decode_failures:
             last = decode_failures[-1]
             more = f" (+{len(decode_failures) - 1} more)" if len(decode_failures) > 1 else ""
+            # The reason can run to several lines (every schema tried); the log keeps it whole.
+            reason = last.reason if len(last.reason) <= 80 else last.reason[:79] + "… (see the log, key 1)"
             notices["decode"] = Notice("error", f"undecodable message {last.topic}[{last.partition}]"
-                                                f"@{last.offset}: {last.reason}{more}")
+                                                f"@{last.offset}: {reason}{more}")
         if alert_failures:
             last = alert_failures[-1]
             more = f" (+{len(alert_failures) - 1} more)" if len(alert_failures) > 1 else ""

@@ -12,6 +12,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from elasticc_stream.engine.alert_filter import AlertFilter
 from elasticc_stream.engine.consume.events import AlertReceived, ConsumeFinished, DecodeFailed
 from elasticc_stream.engine.decoder import DecodedAlert
 from elasticc_stream.engine.families import Family
@@ -97,6 +98,10 @@ class StreamState:
         self._series_at: float | None = None
         self._series_origin: float | None = None
         self._second_latencies: list[float] = []
+        # The `/` filter: matching alerts are kept apart, so that rare matches outlive the newest rows.
+        self.filter: AlertFilter | None = None
+        self.matched: deque[AlertRow] = deque(maxlen=MAX_ALERT_ROWS)
+        self._matched_alerts: OrderedDict[int, tuple[DecodedAlert, AlertRow]] = OrderedDict()
         self._history: deque[tuple[float, int, dict[int, int]]] = deque(maxlen=256)
         self._percentiles: tuple[float | None, float | None] = (None, None)
         self._percentiles_version = -1
@@ -163,6 +168,29 @@ class StreamState:
         self.alerts[row.key] = (event.alert, row)
         while len(self.alerts) > MAX_ALERT_ROWS:
             self.alerts.popitem(last=False)
+        if self.filter is not None and self.filter.matches(event.alert.record):
+            self._match(event.alert, row)
+
+    def _match(self, alert: DecodedAlert, row: AlertRow) -> None:
+        self.matched.append(row)
+        self._matched_alerts[row.key] = (alert, row)
+        while len(self._matched_alerts) > MAX_ALERT_ROWS:
+            self._matched_alerts.popitem(last=False)
+
+    def set_filter(self, alert_filter: AlertFilter | None) -> None:
+        """Show only the alerts matching `alert_filter` (None: all), starting with those already kept."""
+        self.filter = alert_filter
+        self.matched.clear()
+        self._matched_alerts.clear()
+        if alert_filter is not None:
+            for alert, row in self.alerts.values():
+                if alert_filter.matches(alert.record):
+                    self._match(alert, row)
+        self.version += 1
+
+    @property
+    def view_rows(self) -> deque[AlertRow]:
+        return self.matched if self.filter is not None else self.rows
 
     def tick(self) -> None:
         """Update the rates from the counts seen `RATE_WINDOW_S` ago, and the graphs once a second."""
@@ -205,7 +233,7 @@ class StreamState:
         return self._percentiles
 
     def alert(self, key: int) -> tuple[DecodedAlert, AlertRow] | None:
-        return self.alerts.get(key)
+        return self.alerts.get(key) or self._matched_alerts.get(key)
 
 
 def quantile(ordered: list[float], q: float) -> float:

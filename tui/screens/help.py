@@ -10,13 +10,19 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
-    ("Everywhere", (("1", "Replay screen"), ("2", "Stream screen"), ("?", "this list of keys"),
+    ("Everywhere", (("1 2 3 4", "Replay, Stream, Topics, Groups screens"), ("?", "this list of keys"),
                     ("q", "quit: stops the replay and the consumer"), ("Tab", "next panel"))),
-    ("Replay", (("s", "start the replay"), ("p", "pause / resume it"), ("x", "stop it"))),
+    ("Replay", (("s", "start the replay (asks before sending again)"), ("p", "pause / resume it"),
+                ("x", "stop it"))),
     ("Stream", (("↑ ↓ PgUp PgDn", "move in the alerts"), ("Home", "newest alert, then follow"),
-                ("Enter", "open the alert"))),
-    ("Alert", (("↑ ↓ Enter", "browse, expand the tree"), ("m", "maximize the focused panel"),
-               ("Escape", "back to the stream"))),
+                ("End", "oldest alert kept"), ("Enter", "open the alert"),
+                ("/", "filter: obj=… band=… t=A..B or any field path"),
+                ("o", "seek: a partition from an offset or a time"))),
+    ("Alert", (("↑ ↓ Enter", "browse, expand the tree; a cut value shows below"),
+               ("m", "maximize the focused panel"), ("c", "copy as JSON (clipboard + file)"),
+               ("Escape", "back"))),
+    ("Topics, Groups", (("↑ ↓", "pick one: its partitions / offsets below"), ("n", "new topic (Topics)"),
+                        ("r", "refresh now (else every 3 s)"))),
 )
 
 

@@ -10,15 +10,47 @@ from elasticc_stream.tui.widgets.latency_panel import LatencyPanel
 from elasticc_stream.tui.widgets.partition_stats import PartitionStats
 from elasticc_stream.tui.widgets.status_line import StatusLine
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header
 
 if TYPE_CHECKING:
     from elasticc_stream.tui.state import TuiState
+    from elasticc_stream.tui.stream_state import StreamState
+
+
+def ask_filter(screen: Screen, state: StreamState, table: AlertTable) -> None:
+    """The `/` box: a filter over the kept alerts and every new one (see engine/alert_filter.py)."""
+    from elasticc_stream.engine.alert_filter import FilterError, parse_filter
+    from elasticc_stream.tui.screens.prompt import PromptScreen
+
+    def answered(text: str | None) -> None:
+        if text is None:
+            return
+        try:
+            alert_filter = parse_filter(text)
+        except FilterError as exc:
+            screen.notify(str(exc), severity="error")
+            return
+        state.set_filter(alert_filter)
+        table.reset()
+        table.sync(state)
+        refresh = getattr(screen, "refresh_view", None)
+        if refresh is not None and screen is screen.app.screen:
+            refresh(screen.app.state)
+
+    hint = ("obj=1164  band=r  band=g,r  t=59582..59583  t>59582  src=2283000\n"
+            "any field path: diaSource.psFlux>100  diaSource.filterName~r  (empty: no filter)")
+    current = state.filter.text if state.filter is not None else ""
+    screen.app.push_screen(PromptScreen("filter", hint, value=current, placeholder="obj=1164 band=r"), answered)
 
 
 class StreamScreen(Screen):
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("o", "seek", "Seek"),
+    ]
 
     VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
 
@@ -46,7 +78,11 @@ class StreamScreen(Screen):
         self.query_one(LatencyPanel).sync(state.stream)
         table = self.query_one(AlertTable)
         table.sync(state.stream)
-        table.border_subtitle = f"{len(state.stream.rows)} shown of {state.stream.total:,} received"
+        stream = state.stream
+        if stream.filter is not None:
+            table.border_subtitle = f"filter {stream.filter.text}: {len(stream.matched)} of {stream.total:,} received"
+        else:
+            table.border_subtitle = f"{len(stream.rows)} shown of {stream.total:,} received"
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
@@ -60,3 +96,25 @@ class StreamScreen(Screen):
             return
         alert, row = kept
         self.app.push_screen(AlertScreen(alert, row))
+
+    def action_filter(self) -> None:
+        ask_filter(self, self.app.state.stream, self.query_one(AlertTable))
+
+    def action_seek(self) -> None:
+        from elasticc_stream.tui.screens.prompt import PromptScreen
+        from elasticc_stream.tui.screens.records import RecordsScreen, parse_seek
+
+        def answered(text: str | None) -> None:
+            if not text:
+                return
+            try:
+                seek = parse_seek(text)
+            except ValueError as exc:
+                self.notify(str(exc), severity="error")
+                return
+            self.app.push_screen(RecordsScreen(seek))
+
+        self.app.push_screen(PromptScreen(
+            "seek", "PARTITION OFFSET, or PARTITION @TIME (ISO 8601 UTC, or unix seconds)\n"
+                    "e.g. `0 1200`, `1 @2026-03-01T12:00`; read without a group, nothing committed",
+            placeholder="0 0"), answered)

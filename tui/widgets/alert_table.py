@@ -98,8 +98,14 @@ class AlertTable(DataTable):
         row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
         return int(row_key.value) if row_key.value is not None else None
 
+    def reset(self) -> None:
+        """Forget what is shown (the filter changed): the next sync starts over."""
+        self.clear()
+        self._keys.clear()
+        self._rebuilt_at = float("-inf")
+
     def sync(self, state: StreamState) -> None:
-        rows = state.rows
+        rows = state.view_rows
         newest = self._keys[-1] if self._keys else 0
         fresh = [row for row in reversed(rows) if row.key > newest]
         fresh.reverse()
