@@ -136,3 +136,54 @@ def test_alert_screen_long_values(snap_compare):
 def test_help_screen(snap_compare):
     app = fed_app()
     assert snap_compare(app, terminal_size=(80, 24), run_before=app.feed, press=["question_mark"])
+
+
+def cluster_topics() -> list:
+    from elasticc_stream.engine.kafka_admin.cluster import PartitionInfo, TopicInfo
+
+    def parts(n: int, records: int) -> tuple:
+        return tuple(PartitionInfo(p, 1, (1, 2, 3), (1, 2, 3) if p else (1, 3), 0, records + p) for p in range(n))
+
+    return [TopicInfo("elasticc", parts(3, 1130), ("elasticc-stream-root-vm-03a620", "fink"), 212),
+            TopicInfo("elasticc-2023-schemaless-replay-with-a-long-name-for-tests", parts(12, 40), (), None),
+            TopicInfo("ztf-public", parts(1, 0), (), None)]
+
+
+def cluster_groups() -> list:
+    from elasticc_stream.engine.kafka_admin.cluster import GroupInfo, GroupMember, GroupPartition
+
+    member = GroupMember("m-1", "elasticc-stream", "/127.0.0.1", (("elasticc", 0), ("elasticc", 1), ("elasticc", 2)))
+    partitions = tuple(GroupPartition("elasticc", p, 1000 + 30 * p, 1130 + p) for p in range(3))
+    return [GroupInfo("elasticc-stream-root-vm-03a620", "stable", (member,), partitions),
+            GroupInfo("fink-broker-elasticc-ingest-with-a-long-group-id", "empty", (),
+                      (GroupPartition("elasticc", 0, None, 1130),))]
+
+
+@pytest.mark.parametrize("screen", ["topics", "groups"])
+def test_admin_screens(snap_compare, screen):
+    app = fed_app()
+
+    async def feed(pilot) -> None:
+        await app.feed(pilot)
+        await pilot.press("3" if screen == "topics" else "4")
+        await pilot.pause()
+        app.screen.show(cluster_topics() if screen == "topics" else cluster_groups())
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=feed)
+
+
+def test_records_screen(snap_compare):
+    from elasticc_stream.tui.screens.records import RecordsScreen, Seek
+
+    app = fed_app()
+
+    async def feed(pilot) -> None:
+        await app.feed(pilot)
+        await pilot.press("2")
+        app.push_screen(RecordsScreen(Seek(0, offset=4)))
+        await pilot.pause()
+        app.screen._show([e for e in stream_events() if e.partition == 0])
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=feed)

@@ -213,6 +213,12 @@ class EngineBridge:
         return stream is not None and stream.assigned.is_set()
 
     @property
+    def stream_group(self) -> str | None:
+        """The consumer group of the app's consumer, once it exists."""
+        stream = self._stream
+        return stream.group_id if stream is not None else None
+
+    @property
     def stream_running(self) -> bool:
         worker = self._stream_worker
         return worker is not None and not worker.is_finished

@@ -44,7 +44,9 @@ class AdminScreen(Screen):
             self.query_one(StatusLine).sync(state.connection)
 
     def refresh_now(self) -> None:
-        if self._busy or not self.app.bootstrap or not self.is_attached or self.app.screen is not self:
+        # Without workers (snapshot tests) the figures are fed by `show`.
+        if (self._busy or not self.app.bootstrap or not self.app.use_workers or not self.is_attached
+                or self.app.screen is not self):
             return
         self._busy = True
         self.run_worker(self._run_query, thread=True, group="admin", exit_on_error=False)

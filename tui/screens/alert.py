@@ -68,8 +68,8 @@ def summary_line(row: AlertRow, width: int) -> Text:
 class AlertScreen(Screen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
-        Binding("m", "toggle_maximize", "Maximize"),
-        Binding("c", "copy_json", "Copy JSON"),
+        Binding("m", "toggle_maximize", "Max"),
+        Binding("c", "copy_json", "Copy"),
     ]
     # Side by side down to 80 columns, where height is the scarce dimension (a stacked plot at 80x24 has
     # only a few rows); stacked on narrower terminals.
@@ -92,7 +92,7 @@ class AlertScreen(Screen):
                 yield tree
                 yield Static(id="alert-value")
             yield LightCurve(self.alert.record, color=self.app.color, id="light-curve")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = f"Alert {formatting.value(self.row.source_id)}"

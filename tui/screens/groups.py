@@ -33,7 +33,7 @@ class GroupsScreen(AdminScreen):
         yield DataTable(id="groups-table", cursor_type="row", zebra_stripes=True)
         yield DataTable(id="group-detail", cursor_type="row", zebra_stripes=True)
         yield Static(id="admin-note")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = f"Groups · {self.app.bootstrap or '?'}"

@@ -79,13 +79,14 @@ class RecordsScreen(Screen):
         yield StatusLine(show_producer=self.app.replay_config is not None, id="status-line")
         yield AlertTable(id="records")
         yield Static(Text(f"reading {self.seek.describe()}…", style="dim"), id="admin-note")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = f"Seek · {self.app.topic} {self.seek.describe()}"
         self.query_one(AlertTable).border_title = f"{self.app.topic}: {self.seek.describe()}"
         self.query_one(StatusLine).sync(self.app.state.connection)
-        self.run_worker(self._read, thread=True, group="seek", exit_on_error=False)
+        if self.app.use_workers:
+            self.run_worker(self._read, thread=True, group="seek", exit_on_error=False)
 
     def _read(self) -> None:
         from elasticc_stream.engine.kafka_admin.cluster import KafkaAdmin

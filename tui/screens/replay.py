@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 class ReplayScreen(Screen):
     BINDINGS = [
         Binding("s", "start_replay", "Start"),
-        Binding("p", "pause_replay", "Pause/resume"),
+        Binding("p", "pause_replay", "Pause"),
         Binding("x", "stop_replay", "Stop"),
     ]
     # The configuration goes above the observations below 120 columns, so that every column fits.
@@ -54,7 +54,7 @@ class ReplayScreen(Screen):
             yield ObservationTable(id="observations")
         yield ReplayProgress(id="replay-progress")
         yield EventLog(id="event-log")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = f"Replay · {self.app.topic_label}"

@@ -61,7 +61,7 @@ class StreamScreen(Screen):
             yield PartitionStats(self.app.topic_label, id="partition-stats")
             yield LatencyPanel(id="latency")
         yield AlertTable(id="alerts")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = f"Stream · {self.app.topic_label}"

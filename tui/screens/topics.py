@@ -47,7 +47,7 @@ class TopicsScreen(AdminScreen):
         yield DataTable(id="topics-table", cursor_type="row", zebra_stripes=True)
         yield DataTable(id="partitions-table", cursor_type="row", zebra_stripes=True)
         yield Static(id="admin-note")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = f"Topics · {self.app.bootstrap or '?'}"

@@ -47,7 +47,7 @@ def _right(obj: object) -> Text:
 class AlertTable(DataTable):
     # DataTable's own Enter binding is hidden from the footer; here it is the way into an alert.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "select_cursor", "Open alert"),
+        Binding("enter", "select_cursor", "Open"),
         # DataTable's own Home/End scroll the view but leave the cursor, which the next update then follows.
         Binding("home", "newest", "Newest", show=False),
         Binding("end", "oldest", "Oldest", show=False),
