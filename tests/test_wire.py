@@ -94,8 +94,10 @@ def test_show_framed_and_unframed_samples(tmp_path: Path, capsys: pytest.Capture
         framed, alert = framed_sample(version, path)
         framed_files.append(af.write(tmp_path / f"framed_{version}.avro", framed))
         schemaless_files.append((af.write(tmp_path / f"bare_{version}.avro", alert.payload), alert))
-    code, out, err = run_show(capsys, *framed_files, "--no-plot")
+    code, out, err = run_show(capsys, *framed_files, "--width", "100", "--height", "12")
     assert code == 0, err
+    assert out.count("Rubin alert: diaSourceId ") == len(SINCE_7)  # the family's header, as for the containers
+    assert out.count("◆ current detection") == len(SINCE_7)  # and its light curve
     for version, _ in SINCE_7:
         sid = next(e.schema_id for e in rubin.shipped().values() if e.version == version)
         name = f"lsst.v{version.replace('.', '_')}.alert"
