@@ -34,6 +34,9 @@ SHIPPED = (
 # Bounds for caches keyed by object identity or by bytes seen on the wire: a stream normally carries one or two
 # schemas, so hitting the bound means the caller builds a new schema per message; clearing is then harmless.
 _CACHE_LIMIT = 256
+# The raw-bytes cache also holds whatever JSON a message key or container header carried (a Kafka message is up to
+# 1 MB): bounded by total size too. Real schemas are 5-60 kB.
+_RAW_CACHE_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class SchemaInfo:
 _by_fingerprint: dict[str, SchemaInfo] = {}
 _by_identity: dict[int, tuple[dict, SchemaInfo]] = {}
 _by_raw: dict[bytes, SchemaInfo | None] = {}  # raw JSON bytes (container header, Kafka key) -> schema or "not one"
+_raw_bytes = 0  # total size of _by_raw's keys
 _shipped: list[tuple[str, SchemaInfo]] | None = None
 
 
@@ -96,6 +100,8 @@ def schema_info(schema: dict) -> SchemaInfo:
         except Exception as exc:
             raise ValueError(f"not a valid Avro schema: {short(exc)}") from None
         info = SchemaInfo(schema, parsed_schema, fp, schema_name(schema), guard)
+        if len(_by_fingerprint) >= _CACHE_LIMIT:  # a stream of ever new schemas must not grow memory
+            _by_fingerprint.clear()
         _by_fingerprint[fp] = info
     if len(_by_identity) >= _CACHE_LIMIT:
         _by_identity.clear()
@@ -126,9 +132,12 @@ def schema_from_json_bytes(raw: bytes) -> SchemaInfo | None:
             info = schema_info(obj)
         except ValueError:
             info = None
-    if len(_by_raw) >= _CACHE_LIMIT:
+    global _raw_bytes
+    if len(_by_raw) >= _CACHE_LIMIT or _raw_bytes + len(raw) > _RAW_CACHE_BYTES:
         _by_raw.clear()
+        _raw_bytes = 0
     _by_raw[raw] = info
+    _raw_bytes += len(raw)
     return info
 
 

@@ -110,6 +110,18 @@ def test_a_schema_nested_past_the_json_limit_is_refused_not_raised() -> None:
         decode(b"\x00\x02", key=deep)
 
 
+def test_schema_caches_stay_bounded_on_a_stream_of_ever_new_schemas() -> None:
+    from elasticc_stream.engine import avro_schemas
+
+    record = {"type": "record", "name": "r", "fields": [{"name": "x", "type": "long"}]}
+    for i in range(avro_schemas._CACHE_LIMIT + 20):
+        schema = {**record, "name": f"r{i}", "doc": "d" * 200_000}  # a key of 200 kB, each one new
+        key = json.dumps(schema).encode()
+        assert decode(b"\x02", key=key)[0].record == {"x": 1}
+        assert len(avro_schemas._by_fingerprint) <= avro_schemas._CACHE_LIMIT
+        assert avro_schemas._raw_bytes <= avro_schemas._RAW_CACHE_BYTES
+
+
 # --- capped decompression -----------------------------------------------------------------------------------
 
 

@@ -161,3 +161,18 @@ def test_cli_caps_must_be_positive_numbers(tmp_path: Path, flag: str, value: str
     run = subprocess.run([sys.executable, "-m", "elasticc_stream", "prepare", str(tmp_path), flag, value],
                          capture_output=True, text=True, timeout=60, env={**os.environ})
     assert run.returncode == 2 and flag in run.stderr and "Traceback" not in run.stderr
+
+
+def test_a_loose_alert_file_over_the_cap_is_reported_and_never_read(tmp_path: Path) -> None:
+    root = tmp_path / "ALERTS"
+    root.mkdir()
+    for sid in (1, 2):
+        name, data = real_alert(sid, 60001.0 + sid)
+        (root / name).write_bytes(data)
+    huge = root / "alert_huge.avro"
+    with open(huge, "wb") as f:
+        f.truncate(100 * MB)  # sparse: no disk used
+    report = prepare(root, jobs=1)
+    assert report.alerts == 2 and report.bad_alerts == []
+    assert "100 MB, more than the 64 MB cap on an alert file" in _errors(report)["alert_huge.avro"]
+    assert huge.stat().st_size == 100 * MB

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from elasticc_stream.engine.limits import describe, max_member_bytes
 from elasticc_stream.engine.prepare.files import Stat, file_stat, inside, move_no_clobber, same_content
 from elasticc_stream.engine.prepare.report import Problem
 from elasticc_stream.engine.prepare.runs import RunWriter
@@ -143,6 +144,10 @@ def _run_night(task: NightTask, tick: Callable[[int], None] | None, run: RunWrit
             if task.prev.get(src) == st:
                 result.good.append(GoodFile(src, st, [], reused=True))
                 counter.add()
+                continue
+            if st[0] > max_member_bytes():  # never read whole: it is not an alert, whatever its name
+                result.problems.append(Problem(src, f"{describe(st[0])}, more than the {describe(max_member_bytes())} "
+                                                    "cap on an alert file (--max-member-mb); left in place, not read"))
                 continue
             with open(path, "rb") as f:
                 data = f.read()
