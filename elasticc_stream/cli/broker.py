@@ -131,7 +131,8 @@ def _status(args: argparse.Namespace) -> int:
         print("broker: not running" + (f" (stale pid file for pid {info.pid} removed on next start)"
                                        if status.stale and info else ""))
         return 1
-    print(f"broker: running, {info.kind}, {info.address}, pid {info.pid}")
+    pids = ", ".join(str(n["pid"]) for n in info.nodes) if info.nodes else str(info.pid)
+    print(f"broker: running, {info.kind}, {info.address}, pid {pids}")
     print(f"log: {info.log_path}")
     for n in result.get("nodes", []):
         print(f"node {n['id']}: {'up' if n['up'] else 'down'}, pid {n['pid']}, port {n['port']}")
