@@ -1,7 +1,8 @@
 """Caps on what one input may make us hold in memory or write to disk.
 
-Each cap is read from the environment when used, so that `configure` in the parent also reaches prepare's
-worker processes, whatever their start method (fork, forkserver, spawn).
+Each cap lives in the environment, so that `configure` in the parent also reaches prepare's worker processes,
+whatever their start method (fork, forkserver, spawn). The alert cap is read once per message on the consume
+path, and reading os.environ costs more than the check itself: it is cached until `configure` or `refresh`.
 """
 
 from __future__ import annotations
@@ -21,9 +22,15 @@ ALERT_ENV = "ELASTICC_STREAM_MAX_ALERT_MB"
 MEMBER_ENV = "ELASTICC_STREAM_MAX_MEMBER_MB"
 
 
+_alert_cap: int | None = None
+
+
 def max_alert_bytes() -> int:
     """Bytes a compressed alert (gzip, or the blocks of an Avro container) may inflate to, per message."""
-    return _read(ALERT_ENV, DEFAULT_ALERT_MB)
+    global _alert_cap
+    if _alert_cap is None:
+        _alert_cap = _read(ALERT_ENV, DEFAULT_ALERT_MB)
+    return _alert_cap
 
 
 def max_member_bytes() -> int:
@@ -38,6 +45,13 @@ def configure(*, alert_mb: float | None = None, member_mb: float | None = None) 
             if not value > 0:
                 raise ValueError(f"a size cap must be more than 0 MB, not {value}")
             os.environ[env] = repr(float(value))
+    refresh()
+
+
+def refresh() -> None:
+    """Read the caps from the environment again (after it was changed other than through `configure`)."""
+    global _alert_cap
+    _alert_cap = None
 
 
 def describe(limit: int) -> str:

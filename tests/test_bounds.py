@@ -18,7 +18,7 @@ from pathlib import Path
 
 import alert_factory as af
 import pytest
-from elasticc_stream.engine import avro_bounds, decoder, inflate
+from elasticc_stream.engine import avro_bounds, decoder, inflate, limits
 from elasticc_stream.engine.decoder import DecodeError, decode
 from elasticc_stream.engine.limits import ALERT_ENV, MB, ZERO_SIZE_ITEMS
 
@@ -34,6 +34,19 @@ def _zigzag(n: int) -> bytes:
 
 def _schema(field_type) -> dict:
     return {"type": "record", "name": "r", "fields": [{"name": "a", "type": field_type}]}
+
+
+@pytest.fixture
+def alert_cap(monkeypatch):
+    """alert_cap(megabytes): the cap on a decompressed alert for this test, as --max-alert-mb would set it."""
+
+    def set_cap(megabytes: float) -> None:
+        monkeypatch.setenv(ALERT_ENV, str(megabytes))
+        limits.refresh()
+
+    yield set_cap
+    monkeypatch.delenv(ALERT_ENV, raising=False)
+    limits.refresh()
 
 
 CHAIN = {"type": "record", "name": "node", "fields": [{"name": "next", "type": ["null", "node"]}]}
@@ -156,28 +169,28 @@ def test_container_codecs_are_capped(codec: str, compress) -> None:
     assert err.value.kind in ("truncated", "corrupt")
 
 
-def test_a_gzip_bomb_is_one_line_and_the_cap_is_configurable(monkeypatch) -> None:
+def test_a_gzip_bomb_is_one_line_and_the_cap_is_configurable(alert_cap) -> None:
     bomb = gzip.compress(bytes(17 * MB), compresslevel=1)
     with pytest.raises(DecodeError) as err:
         decode(bomb, source="NITE1/alert_bomb.avro.gz")
     assert str(err.value) == ("NITE1/alert_bomb.avro.gz: gzip data inflates to more than 16 MB (the cap on a "
                               "decompressed alert, --max-alert-mb)")
     raw = af.container([af.elasticc_record(n_prv=3)] * 200, "elasticc.v0_9_1")
-    monkeypatch.setenv(ALERT_ENV, str(len(raw) / 2 / MB))
+    alert_cap(len(raw) / 2 / MB)
     with pytest.raises(DecodeError, match="gzip data inflates to more than 0.0"):
         decode(gzip.compress(raw))
-    monkeypatch.setenv(ALERT_ENV, str(len(raw) * 1.01 / MB))
+    alert_cap(len(raw) * 1.01 / MB)
     assert len(decode(gzip.compress(raw))) == 200
 
 
-def test_container_blocks_share_the_cap_with_the_gzip_around_them(monkeypatch) -> None:
+def test_container_blocks_share_the_cap_with_the_gzip_around_them(alert_cap) -> None:
     record = af.elasticc_record(n_prv=30, n_forced=30)
     container = af.container([record] * 400, "elasticc.v0_9_1", codec="deflate")
     inflated = sum(len(a.payload) for a in decode(container))  # what its blocks inflate to
     wrapped = gzip.compress(container)
-    monkeypatch.setenv(ALERT_ENV, str((inflated + len(container) + 1000) / MB))
+    alert_cap((inflated + len(container) + 1000) / MB)
     assert len(decode(wrapped)) == 400
-    monkeypatch.setenv(ALERT_ENV, str((inflated + len(container) // 2) / MB))
+    alert_cap((inflated + len(container) // 2) / MB)
     assert len(decode(container)) == 400  # alone, the blocks fit
     with pytest.raises(DecodeError, match=r"block \d+: deflate block inflates to more than"):
         decode(wrapped)
