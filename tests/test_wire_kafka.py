@@ -50,6 +50,14 @@ def test_consume_framed_and_unframed_rubin_samples(kafka_bootstrap: str, make_to
                    "--max", str(2 * len(rows)))
     assert done.returncode == 0, done.stderr
     assert f"summary: {2 * len(rows)} alerts, 0 decode errors" in done.stderr
+    # Unframed schemaless Rubin alerts need their schema: one topic per version, --schema given.
+    for sid, framed, _, record in rows:
+        bare = make_topic(1)
+        produce(kafka_bootstrap, bare, [confluent.split(framed)[1]])
+        got = run_cli("consume", "--bootstrap", kafka_bootstrap, "--topic", bare, "--max", "1",
+                      "--schema", str(rubin.shipped()[sid].path))
+        assert got.returncode == 0 and "summary: 1 alert, 0 decode errors" in got.stderr, got.stderr
+        assert str(record["diaSource"]["diaSourceId"]) in got.stdout
     # The engine, as the CLI and the TUI use it: the framed ones carry their id and the package's schema.
     events = list(AlertStream(ConsumeOptions(kafka_bootstrap, topic, timeout=3)).events())
     alerts = [e.alert for e in events if isinstance(e, AlertReceived)]
