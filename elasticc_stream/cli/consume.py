@@ -163,6 +163,8 @@ def _consume(args: argparse.Namespace, bootstrap: str, topic: str, props: dict, 
                        connect_timeout=args.connect_timeout, registry=registry),
         on_kafka_error=_KafkaErrors(status),
     )
+    if registry is not None:
+        status.line(f"schema registry: {registry.shown} (for framed messages of an id lsst-alert-packet does not ship)")
     status.line(f"group id: {stream.group_id}"
                 + ("" if args.group else "  (pass --group with it to continue from here later)"))
     write_alert = _json_line if args.json else _human_line
