@@ -210,8 +210,11 @@ def _raise_signal(signum: int, _frame: object) -> None:
 
 
 @contextlib.contextmanager
-def local_broker(state_dir: str | os.PathLike | None = None, *, keep: bool = False) -> Iterator[BrokerInfo]:
-    """An embedded broker on a free port (never 9092) that is stopped when the block ends, however it ends.
+def local_broker(state_dir: str | os.PathLike | None = None, *, keep: bool = False,
+                 kafka: bool = False) -> Iterator[BrokerInfo]:
+    """A local broker on a free port (never 9092) that is stopped when the block ends, however it ends.
+
+    The embedded one (Tansu), or with `kafka` a single Apache Kafka node (`broker start --kafka`).
 
     Normal exit, exception, KeyboardInterrupt, SIGTERM and SIGHUP (raised as DemoSignal while the block runs,
     when entered from the main thread) all stop it; an atexit guard covers an interpreter that exits some
@@ -226,7 +229,7 @@ def local_broker(state_dir: str | os.PathLike | None = None, *, keep: bool = Fal
     previous = _install_handlers()
     kept = False
     try:
-        info = _start_on_free_port(folder, die_with_parent=not keep)
+        info = _start_on_free_port(folder, die_with_parent=not keep, kafka=kafka)
         yield info
         kept = keep
     finally:
@@ -242,7 +245,8 @@ def local_broker(state_dir: str | os.PathLike | None = None, *, keep: bool = Fal
                 _restore_handlers(previous)
 
 
-def _start_on_free_port(folder: Path, *, die_with_parent: bool, attempts: int = 5) -> BrokerInfo:
+def _start_on_free_port(folder: Path, *, die_with_parent: bool, kafka: bool = False,
+                        attempts: int = 5) -> BrokerInfo:
     from elasticc_stream.engine.broker.probe import free_port, port_in_use
     from elasticc_stream.engine.broker.process import HOST, start_broker
 
@@ -251,7 +255,7 @@ def _start_on_free_port(folder: Path, *, die_with_parent: bool, attempts: int = 
         if port in _AVOID_PORTS:
             continue
         try:
-            return start_broker(port, folder, die_with_parent=die_with_parent)
+            return start_broker(port, folder, die_with_parent=die_with_parent, kafka=kafka)
         except UserError:
             # Someone took the port between our pick and the broker's bind: pick again.
             if attempt == attempts - 1 or not port_in_use(port, HOST):

@@ -17,7 +17,8 @@ from elasticc_stream.engine.broker.state import process_alive
 from elasticc_stream.engine.demo import MARKER, compare_ids, demo_batch, local_broker
 from elasticc_stream.engine.errors import UserError
 
-BROKER_LINE = re.compile(r"^demo: embedded broker on 127\.0\.0\.1:(\d+) \(pid (\d+), state (.+)\)$", re.M)
+BROKER_LINE = re.compile(r"^demo: (?:embedded|Apache Kafka) broker on 127\.0\.0\.1:(\d+) "
+                         r"\(pid (\d+), state (.+)\)$", re.M)
 FINAL_LINE = re.compile(r"^demo: replayed (\d+) alerts in (\d+) observations, consumed (\d+) "
                         r"\((\d+) missing, (\d+) duplicated\), latency p50 \d+ ms p99 \d+ ms$", re.M)
 SMALL_NIGHTS = (53062, 53062)  # the simulation's first night: 15 alerts, a fast build
@@ -51,9 +52,10 @@ def marker(cache: Path) -> Path:
     return markers[0]
 
 
-def test_headless_demo_replays_and_consumes_every_alert(cache: Path) -> None:
+def test_headless_demo_replays_and_consumes_every_alert(cache: Path, broker_kind: str) -> None:
+    on = ["--kafka"] if broker_kind == "kafka" else []
     result = run_cli("demo", "--headless", "--observations", "3", "--per-obs", "20", "--interval", "0.2",
-                     "--cache", str(cache), timeout=240)
+                     "--cache", str(cache), *on, timeout=240)
     out = result.stdout
     assert result.returncode == 0, result.stderr + out
     # The reference simulator's lines, as `replay` prints them.

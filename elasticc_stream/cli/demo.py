@@ -8,10 +8,10 @@ import sys
 from elasticc_stream.cli.common import run_app
 
 DESCRIPTION = """\
-Start an embedded broker on a free port, make (once, then cached) a batch of ELAsTiCC alerts from the
-bundled SNANA simulation and prepare it, then replay it into a topic while watching it arrive: in the
-terminal UI, or with --headless as the replay's usual lines plus a check that every alert came back
-exactly once. Quitting (q, Ctrl-C) or any failure stops the broker the demo started.
+Start an embedded broker (Apache Kafka with --kafka) on a free port, make (once, then cached) a batch
+of ELAsTiCC alerts from the bundled SNANA simulation and prepare it, then replay it into a topic while
+watching it arrive: in the terminal UI, or with --headless as the replay's usual lines plus a check that
+every alert came back exactly once. Quitting (q, Ctrl-C) or any failure stops the broker the demo started.
 """
 
 HEADLESS_OBSERVATIONS = 10
@@ -36,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cache", metavar="DIR",
                    help="where the demo batch is kept (default: $XDG_CACHE_HOME/elasticc-stream/demo or "
                         "~/.cache/elasticc-stream/demo)")
+    p.add_argument("--kafka", action="store_true",
+                   help="run the demo on Apache Kafka (one KRaft node, Java 17+, `make kafka` or KAFKA_HOME) "
+                        "instead of the embedded broker")
     p.add_argument("--keep-broker", action="store_true",
                    help="leave the broker running when the demo ends normally (it prints how to stop it)")
     p.set_defaults(run=_run)
@@ -77,8 +80,9 @@ def _demo(args: argparse.Namespace, nights: tuple[int | None, int | None], obser
     from elasticc_stream.engine.demo import DEMO_TOPIC, demo_batch, local_broker
     from elasticc_stream.engine.replay.config import ReplayConfig
 
-    with local_broker(keep=args.keep_broker) as info:
-        _say(f"demo: embedded broker on {info.address} (pid {info.pid}, state {info.state_dir})")
+    with local_broker(keep=args.keep_broker, kafka=args.kafka) as info:
+        kind = "Apache Kafka" if info.kind == "kafka" else "embedded"
+        _say(f"demo: {kind} broker on {info.address} (pid {info.pid}, state {info.state_dir})")
         batch = demo_batch(args.cache, nights, on_event=lambda e: _say(
             f"demo: making the demo batch from the bundled simulation (first run only, ~20 s) in {e.folder}"))
         how = "cached" if batch.reused else f"built in {batch.build_seconds:.1f} s"
@@ -87,7 +91,8 @@ def _demo(args: argparse.Namespace, nights: tuple[int | None, int | None], obser
         config = ReplayConfig(
             bootstrap=info.address, topic=args.topic or DEMO_TOPIC, data=batch.path, per_obs=args.per_obs,
             observations=observations, interval=args.interval, partitions=args.partitions,
-            # The broker keeps nothing once stopped: a checkpoint beside the cached batch would only mislead.
+            # The demo's broker (and its state folder) is gone after the demo: a checkpoint beside the cached
+            # batch would only mislead.
             checkpoint=Path(info.state_dir) / "replay-checkpoint.json",
         ).validated()
         code = _headless(config) if args.headless else _tui(config)
