@@ -229,6 +229,27 @@ def test_replay_rate_does_not_fall_while_paused():
     assert state.replay.rate() == pytest.approx(10 / 4.0)
 
 
+def test_graph_series_are_bounded_and_sent_rate_counts_deliveries():
+    from elasticc_stream.tui.stream_state import SERIES_POINTS
+
+    clock = [0.0]
+    state = tui_state.TuiState(lambda: clock[0])
+    state.apply([ev.ReplayPlanned("d", 10**6, 10**6, 10, 10**5, 1.0, "t", "b", 1, "None", []),
+                 ev.ReplayStarted(1.0)])
+    delivered = 0
+    for second in range(SERIES_POINTS + 60):
+        delivered += 10
+        state.apply([ev.ObservationDelivered(second + 1, 10, None, None, second + 0.5, delivered, 10**6),
+                     tui_state.LagSample(second)])
+        state.tick()  # what the app does after each batch
+        clock[0] += 1.0
+    assert len(state.replay.rate_series) == SERIES_POINTS
+    assert state.replay.rate_series[-1][1] == pytest.approx(10.0)
+    assert len(state.stream.rate_series.points) <= SERIES_POINTS
+    assert len(state.stream.lag_series.points) == SERIES_POINTS
+    assert state.stream.lag == SERIES_POINTS + 59
+
+
 def test_connection_state_follows_the_clients():
     state = tui_state.TuiState(lambda: 0.0)
     assert state.connection.consumer.state == "off"

@@ -187,3 +187,22 @@ def test_records_screen(snap_compare):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=feed)
+
+
+def test_stream_graphs(snap_compare):
+    """`g`: alerts/s sent and received, lag and latency over time, in place of the alerts (80x24)."""
+    app = fed_app()
+
+    async def feed(pilot) -> None:
+        await app.feed(pilot)
+        stream, replay = app.state.stream, app.state.replay
+        for t in range(60):
+            stream.rate_series.add(float(t), 50.0 + (t % 10))
+            replay.rate_series.append((float(t), 50.0 + (t % 7)))
+            stream.lag_series.add(float(t), float((t * 7) % 40))
+            stream.latency_series.add(float(t), 0.02 + 0.001 * (t % 13))
+        stream.version += 1
+        await pilot.press("2", "g")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=feed)

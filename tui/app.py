@@ -136,6 +136,12 @@ class ElasticcStreamApp(App[int]):
                 return ensure_topic(config.bootstrap, config.topic, config.partitions, config.kafka)
 
         self.bridge.start_stream(options, prepare)
+
+        def positions() -> dict[int, int]:
+            return {p: s.last_offset for p, s in list(self.state.stream.partitions.items())
+                    if s.last_offset is not None}
+
+        self.bridge.start_lag_sampler(options, positions)
         self.state.log.add("info", f"consuming {self.topic} at {self.bootstrap} from the {self.consume_from} offset")
 
     def _tick(self) -> None:

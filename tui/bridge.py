@@ -22,6 +22,7 @@ from elasticc_stream.tui.state import (
     ConsumerAssigned,
     KafkaLog,
     KafkaTrouble,
+    LagSample,
     WorkerFailed,
     WorkerStatus,
 )
@@ -39,6 +40,7 @@ TOPIC_POLL_S = 2.0
 # A broker that does not answer is asked again this often; a refused address is known in well under a second.
 REACH_RETRY_S = 2.0
 REACH_TIMEOUT_S = 2.5
+LAG_EVERY_S = 2.0
 # librdkafka's loggers (see engine): the replay's producer, and everything else (consumer, admin clients).
 KAFKA_LOGGERS = {"elasticc_stream.replay.kafka": "replay", "elasticc_stream.kafka": "stream"}
 ABANDON_AFTER_S = 5.0
@@ -271,6 +273,40 @@ class EngineBridge:
             with self._lock:
                 self._stream = None
             self._post_control(WorkerStatus("stream", "ended"))
+
+    def start_lag_sampler(self, options: ConsumeOptions, positions: Callable[[], dict[int, int]]) -> None:
+        """Every LAG_EVERY_S, the end offsets minus `positions()` (partition -> last offset read), summed."""
+        self._app.run_worker(lambda: self._sample_lag(options, positions), name="lag", group="lag",
+                             thread=True, exit_on_error=False)
+
+    def _sample_lag(self, options: ConsumeOptions, positions: Callable[[], dict[int, int]]) -> None:
+        from elasticc_stream.engine.kafka_admin.cluster import KafkaAdmin
+
+        admin = None
+        try:
+            while not self._stream_stop.wait(LAG_EVERY_S):
+                if not self.stream_assigned:
+                    continue
+                if admin is None:
+                    admin = KafkaAdmin(options.bootstrap, options.kafka, timeout=2.0)
+                count = admin.partition_count(options.topic) or 0
+                seen = positions()
+                total, known = 0, True
+                for partition in range(count):
+                    low, end = admin.watermarks(options.topic, partition)
+                    if end is None:
+                        known = False
+                        break
+                    last = seen.get(partition)
+                    start = (last + 1) if last is not None else (low if options.start == "earliest" else end)
+                    total += max(0, end - start)
+                if known:
+                    self._post_control(LagSample(total))
+        except Exception:  # noqa: BLE001 - the graph just stops; the consumer itself reports broker trouble
+            return
+        finally:
+            if admin is not None:
+                admin.close()
 
     def _wait_for_topic(self, options: ConsumeOptions) -> bool:
         """A topic that a replay elsewhere has yet to create is waited for, not an error; False if stopped."""

@@ -6,7 +6,7 @@ while nothing happens.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,6 +20,7 @@ from elasticc_stream.engine.replay.events import (
 )
 
 MAX_OBSERVATION_ROWS = 1000
+SERIES_POINTS = 240
 
 
 @dataclass
@@ -61,14 +62,33 @@ class ReplayState:
         self.runs = 0  # replays started by this app: a second one duplicates the topic's alerts
         self._paused_since: float | None = None
         self._paused_total = 0.0
+        # Alerts/s delivered, one point a second, on the clock shared with the stream's graphs.
+        self.rate_series: deque[tuple[float, float]] = deque(maxlen=SERIES_POINTS)
+        self._sampled: tuple[float, int] | None = None
 
     def reset(self) -> None:
         """Forget a previous run before a new one starts (the table shows one run at a time)."""
-        version, runs = self.version, self.runs
+        version, runs, series = self.version, self.runs, self.rate_series
         self.__init__(self._clock)  # type: ignore[misc]
         # Widgets compare versions: keep counting up so they notice the reset.
         self.version = version + 1
         self.runs = runs
+        self.rate_series = series  # the graph shows runs one after the other
+
+    def sample(self, t: float | None) -> None:
+        """A point of the delivered-alerts/s graph at graph time `t`, once a second while a replay runs."""
+        if t is None or self.started_at is None:
+            return
+        now = self._clock()
+        if self._sampled is None:
+            if self.finished is None:
+                self._sampled = (now, self.delivered_total)
+            return
+        then, delivered = self._sampled
+        if now - then < 1.0:
+            return
+        self.rate_series.append((t, (self.delivered_total - delivered) / (now - then)))
+        self._sampled = None if self.finished is not None else (now, self.delivered_total)
 
     @property
     def to_send(self) -> int | None:

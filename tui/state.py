@@ -28,11 +28,12 @@ from elasticc_stream.tui.stream_state import (
     SPARKLINE_POINTS,
     AlertRow,
     ConsumerAssigned,
+    LagSample,
     StreamState,
 )
 
 __all__ = ["LATENCY_WINDOW", "MAX_ALERT_ROWS", "MAX_LOG_LINES", "MAX_OBSERVATION_ROWS", "SPARKLINE_POINTS",
-           "AlertRow", "ConnectionChanged", "ConsumerAssigned", "KafkaLog", "KafkaTrouble", "Notice",
+           "AlertRow", "ConnectionChanged", "ConsumerAssigned", "KafkaLog", "KafkaTrouble", "LagSample", "Notice",
            "ObservationRow", "ReplayState", "StreamState", "TuiState", "WorkerFailed", "WorkerStatus"]
 
 MAX_LOG_LINES = 500
@@ -107,6 +108,8 @@ class TuiState:
                     stream_events.append(event)
                     self.connection.set("stream", "stopped")
                     self.log.add("info", f"consumer stopped: {event.alerts} alerts, {event.errors} errors")
+                case LagSample(lag=lag):
+                    self.stream.add_lag(lag)
                 case ConsumerAssigned(wall=wall):
                     self.stream.assigned_wall = wall
                     self.connection.set("stream", "connected")
@@ -214,3 +217,4 @@ class TuiState:
 
     def tick(self) -> None:
         self.stream.tick()
+        self.replay.sample(self.stream.series_time())

@@ -35,6 +35,13 @@ class ConsumerAssigned:
 
 
 @dataclass(frozen=True)
+class LagSample:
+    """Messages on the topic after the consumer's position (end offsets minus next offsets), summed."""
+
+    lag: int
+
+
+@dataclass(frozen=True)
 class AlertRow:
     key: int  # arrival number, also the key of the kept DecodedAlert
     source_id: object
@@ -95,6 +102,8 @@ class StreamState:
         # Graphs: alerts/s consumed and the median latency per second of clock.
         self.rate_series = Series()
         self.latency_series = Series()
+        self.lag_series = Series()
+        self.lag: int | None = None
         self._series_at: float | None = None
         self._series_origin: float | None = None
         self._second_latencies: list[float] = []
@@ -222,6 +231,18 @@ class StreamState:
             changed = True
         if changed:
             self.version += 1
+
+    def add_lag(self, lag: int) -> None:
+        now = self._clock()
+        if self._series_origin is None:
+            self._series_origin = now
+        self.lag = lag
+        self.lag_series.add(now - self._series_origin, lag)
+        self.version += 1
+
+    def series_time(self) -> float | None:
+        """Seconds on the graphs' time axis now (None before the first point)."""
+        return None if self._series_origin is None else self._clock() - self._series_origin
 
     def percentiles(self) -> tuple[float | None, float | None]:
         """(p50, p99) over the last `LATENCY_WINDOW` live alerts, recomputed only when new alerts came."""

@@ -149,10 +149,10 @@ class KafkaAdmin:
         return out
 
     def _partition(self, topic: str, pid: int, meta) -> PartitionInfo:
-        low, high = self._watermarks(topic, pid)
+        low, high = self.watermarks(topic, pid)
         return PartitionInfo(pid, meta.leader, tuple(meta.replicas), tuple(meta.isrs), low, high)
 
-    def _watermarks(self, topic: str, partition: int) -> tuple[int | None, int | None]:
+    def watermarks(self, topic: str, partition: int) -> tuple[int | None, int | None]:
         from confluent_kafka import KafkaException, TopicPartition
 
         try:
@@ -160,6 +160,17 @@ class KafkaAdmin:
         except KafkaException:
             return None, None
         return low, high
+
+    def partition_count(self, topic: str) -> int | None:
+        """Partitions of `topic` (None when it does not exist), from a metadata request for every topic."""
+        from confluent_kafka import KafkaException
+
+        try:
+            meta = self._admin.list_topics(timeout=self.timeout)
+        except KafkaException as exc:
+            raise self._fail("cannot read the metadata", exc) from None
+        info = meta.topics.get(topic)
+        return len(info.partitions) if info is not None and info.error is None and info.partitions else None
 
     def create_topic(self, name: str, partitions: int, replication: int = 1) -> None:
         from confluent_kafka import KafkaException
@@ -212,7 +223,7 @@ class KafkaAdmin:
             raise self._fail(f"cannot read the offsets of group {group_id!r}", exc) from None
         partitions = []
         for tp in sorted(committed, key=lambda tp: (tp.topic, tp.partition)):
-            _, end = self._watermarks(tp.topic, tp.partition)
+            _, end = self.watermarks(tp.topic, tp.partition)
             partitions.append(GroupPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else None, end))
         return GroupInfo(group_id, state, members, tuple(partitions))
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from elasticc_stream.tui.widgets.config_panel import ConfigPanel
 from elasticc_stream.tui.widgets.event_log import EventLog
+from elasticc_stream.tui.widgets.graphs import Graphs
 from elasticc_stream.tui.widgets.observation_table import ObservationTable
 from elasticc_stream.tui.widgets.replay_progress import ReplayProgress
 from elasticc_stream.tui.widgets.status_line import StatusLine
@@ -27,6 +28,7 @@ class ReplayScreen(Screen):
         Binding("s", "start_replay", "Start"),
         Binding("p", "pause_replay", "Pause"),
         Binding("x", "stop_replay", "Stop"),
+        Binding("g", "toggle_graphs", "Graphs"),
     ]
     # The configuration goes above the observations below 120 columns, so that every column fits.
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
@@ -46,12 +48,18 @@ class ReplayScreen(Screen):
     def action_stop_replay(self) -> None:
         self.app.action_stop_replay()
 
+    def action_toggle_graphs(self) -> None:
+        """The graphs take the observations' place (their panel is where the eye already is)."""
+        self.toggle_class("-graphs")
+        self.refresh_view(self.app.state)
+
     def compose(self) -> ComposeResult:
         yield Header()
         yield StatusLine(show_producer=self.app.replay_config is not None, id="status-line")
         with Horizontal(id="replay-top"):
             yield ConfigPanel(self.app.replay_config, id="config-panel")
             yield ObservationTable(id="observations")
+            yield Graphs(id="replay-graphs")
         yield ReplayProgress(id="replay-progress")
         yield EventLog(id="event-log")
         yield Footer(compact=True)
@@ -77,3 +85,4 @@ class ReplayScreen(Screen):
         self.query_one(ObservationTable).sync(state.replay)
         self.query_one(ReplayProgress).sync(state.replay, watch_only=self.app.replay_config is None)
         self.query_one(EventLog).sync(state.log)
+        self.query_one(Graphs).sync(state, color=self.app.color)

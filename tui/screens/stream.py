@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from elasticc_stream.tui.screens.alert import AlertScreen
 from elasticc_stream.tui.widgets.alert_table import AlertTable
+from elasticc_stream.tui.widgets.graphs import Graphs
 from elasticc_stream.tui.widgets.latency_panel import LatencyPanel
 from elasticc_stream.tui.widgets.partition_stats import PartitionStats
 from elasticc_stream.tui.widgets.status_line import StatusLine
@@ -50,7 +51,9 @@ class StreamScreen(Screen):
     BINDINGS = [
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("o", "seek", "Seek"),
+        Binding("g", "toggle_graphs", "Graphs"),
     ]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
 
     VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
 
@@ -61,6 +64,7 @@ class StreamScreen(Screen):
             yield PartitionStats(self.app.topic_label, id="partition-stats")
             yield LatencyPanel(id="latency")
         yield AlertTable(id="alerts")
+        yield Graphs(id="stream-graphs")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -76,6 +80,7 @@ class StreamScreen(Screen):
         self.query_one(StatusLine).sync(state.connection)
         self.query_one(PartitionStats).sync(state.stream)
         self.query_one(LatencyPanel).sync(state.stream)
+        self.query_one(Graphs).sync(state, color=self.app.color)
         table = self.query_one(AlertTable)
         table.sync(state.stream)
         stream = state.stream
@@ -96,6 +101,10 @@ class StreamScreen(Screen):
             return
         alert, row = kept
         self.app.push_screen(AlertScreen(alert, row))
+
+    def action_toggle_graphs(self) -> None:
+        self.toggle_class("-graphs")
+        self.refresh_view(self.app.state)
 
     def action_filter(self) -> None:
         ask_filter(self, self.app.state.stream, self.query_one(AlertTable))
