@@ -12,10 +12,14 @@ read with EOFError once the bytes run out, so a block count of 2**60 costs nothi
 - a recursive schema (a record reachable from itself): fastavro's compiled reader recurses in C without a
   depth check, so 10 kB of nested data overflows the stack and the process dies (SIGSEGV).
 
-`guard(parsed_schema)` says which schemas have either, at parse time (cached with the parsed schema), and
-compiles for those only a walker over the encoded bytes that checks every count and length against what
-the input can still hold, gives items of zero size a fixed budget per message, and bounds the nesting depth;
-the walker runs before fastavro. The shipped ELAsTiCC schemas and ZTF's have neither, so the common case costs
+A third is bounded but loose: one byte per item can still become a whole dict (an array of records of one
+boolean decodes 1 MB into 190 MB); `avro_memory` finds the arrays and maps that can do that ("heavy").
+
+`guard(parsed_schema)` says which schemas have any of these, at parse time (cached with the parsed schema),
+and compiles for those only a walker over the encoded bytes that checks every count and length against what
+the input can still hold, gives items of zero size a fixed budget per message, charges the items of heavy
+arrays against a memory budget of `avro_memory.RATIO` times the message, and bounds the nesting depth; the
+walker runs before fastavro. The shipped ELAsTiCC, Rubin and ZTF schemas have none, so the common case costs
 nothing at decode time.
 """
 
@@ -24,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from elasticc_stream.engine.avro_memory import RATIO, SLACK, MemoryEstimate
 from elasticc_stream.engine.limits import ZERO_SIZE_ITEMS
 
 # Nesting levels of data (records, arrays, maps, unions). Alerts nest 5 deep; fastavro's C recursion overflows an
@@ -38,36 +43,42 @@ class BoundsError(Exception):
 
 
 class _State:
-    __slots__ = ("data", "end", "zero_left")
+    __slots__ = ("data", "end", "zero_left", "memory_left")
 
-    def __init__(self, data: bytes, zero_left: int) -> None:
+    def __init__(self, data: bytes, budget: list[int]) -> None:
         self.data = data
         self.end = len(data)
-        self.zero_left = zero_left
+        self.zero_left, self.memory_left = budget
 
 
 Step = Callable[[_State, int, int], int]  # (state, position, depth) -> position after the value
 
 
 class Guard:
-    """Checks one encoded value of its schema. Keep one `budget` per message: zero-size items share it."""
+    """Checks one encoded value of its schema. The records of one container share one `budget()`, which each
+    block `grant`s its (inflated) size to; a value checked alone gets a budget of its own size."""
 
     def __init__(self, step: Step) -> None:
         self._step = step
 
     def budget(self) -> list[int]:
-        return [ZERO_SIZE_ITEMS]
+        return [ZERO_SIZE_ITEMS, SLACK]  # [zero-size items left, bytes of decoded memory left]
+
+    def grant(self, budget: list[int], size: int) -> None:
+        budget[1] += RATIO * size
 
     def check(self, data: bytes, pos: int = 0, budget: list[int] | None = None) -> int:
         """Position after the value starting at `pos`; BoundsError if the bytes cannot hold what they claim."""
-        st = _State(data, budget[0] if budget else ZERO_SIZE_ITEMS)
+        if budget is None:
+            budget = self.budget()
+            self.grant(budget, len(data))
+        st = _State(data, budget)
         try:
             return self._step(st, pos, 0)
         except RecursionError:  # a caller already deep in its own stack
             raise BoundsError(f"data nested too deeply (from byte {pos})") from None
         finally:
-            if budget:
-                budget[0] = st.zero_left
+            budget[0], budget[1] = st.zero_left, st.memory_left
 
 
 def guard(parsed: Any) -> Guard | None:
@@ -77,11 +88,13 @@ def guard(parsed: Any) -> Guard | None:
     """
     named = parsed.get("__named_schemas", {}) if isinstance(parsed, dict) else {}
     analysis = _Analysis(named)
+    memory = MemoryEstimate(named)
     try:
         analysis.min_size(parsed)
-        if not analysis.unbounded:
+        memory.gain(parsed)
+        if not analysis.unbounded and not memory.heavy:
             return None
-        return Guard(_Compiler(named, analysis).compile(parsed))
+        return Guard(_Compiler(named, analysis, memory.heavy).compile(parsed))
     except RecursionError:
         raise ValueError("schema nested too deeply") from None
 
@@ -139,9 +152,10 @@ class _Analysis:
 
 
 class _Compiler:
-    def __init__(self, named: dict, analysis: _Analysis) -> None:
+    def __init__(self, named: dict, analysis: _Analysis, heavy: dict[int, int]) -> None:
         self.named = named
         self.analysis = analysis
+        self.heavy = heavy
         self.steps: dict[str, Step] = {}
 
     def compile(self, s: Any) -> Step:
@@ -162,9 +176,9 @@ class _Compiler:
             cell.append(_record([self.compile(f["type"]) for f in s["fields"]]))
             return self.steps[name] if name else cell[0]
         if kind == "array":
-            return _array(self.compile(s["items"]), self.analysis.min_size(s["items"]))
+            return _array(self.compile(s["items"]), self.analysis.min_size(s["items"]), self.heavy.get(id(s), 0))
         if kind == "map":
-            return _map(self.compile(s["values"]))
+            return _map(self.compile(s["values"]), self.heavy.get(id(s), 0))
         if kind == "enum":
             return _enum(len(s["symbols"]))
         if kind == "fixed":
@@ -253,7 +267,7 @@ def _record(fields: list[Step]) -> Step:
     return step
 
 
-def _array(item: Step, min_size: int) -> Step:
+def _array(item: Step, min_size: int, charge: int) -> Step:
     def step(st: _State, p: int, d: int) -> int:
         d = _deeper(d, p)
         while True:
@@ -270,13 +284,15 @@ def _array(item: Step, min_size: int) -> Step:
                 if st.zero_left < 0:
                     raise BoundsError(f"array at byte {at} claims {count} items that take no bytes (at most "
                                       f"{ZERO_SIZE_ITEMS} such items in one message)")
+            if charge:
+                _charge(st, count * charge, f"array at byte {at} claims {count} items")
             for _ in range(count):
                 p = item(st, p, d)
 
     return step
 
 
-def _map(value: Step) -> Step:
+def _map(value: Step, charge: int) -> Step:
     def step(st: _State, p: int, d: int) -> int:
         d = _deeper(d, p)
         while True:
@@ -286,10 +302,18 @@ def _map(value: Step) -> Step:
                 return p
             if count > st.end - p:  # every entry has a key, of one byte at least
                 raise BoundsError(f"map at byte {at} claims {count} entries, only {st.end - p} bytes left")
+            if charge:
+                _charge(st, count * charge, f"map at byte {at} claims {count} entries")
             for _ in range(count):
                 p = value(st, _blob(st, p, d), d)
 
     return step
+
+
+def _charge(st: _State, memory: int, what: str) -> None:
+    st.memory_left -= memory
+    if st.memory_left < 0:
+        raise BoundsError(f"{what}: decoded, they would take more than {RATIO} times the message's size in memory")
 
 
 def _blocks(st: _State, p: int) -> tuple[int, int]:

@@ -90,7 +90,7 @@ def container_records(data: bytes, source: str, budget: int) -> tuple[SchemaInfo
 
 def _blocks(data: bytes, pos: int, sync: bytes, codec: str, info: SchemaInfo,
             source: str, budget: int) -> Iterator[tuple[dict, bytes]]:
-    zero_budget = info.guard.budget() if info.guard is not None else None  # one per message, not per block
+    guard_budget = info.guard.budget() if info.guard is not None else None  # one per message, not per block
     block_no = 0
     end = len(data)
     any_record = False
@@ -122,7 +122,9 @@ def _blocks(data: bytes, pos: int, sync: bytes, codec: str, info: SchemaInfo,
         # A record takes at least one byte except with degenerate schemas; an absurd count is garbage.
         if count > len(block) + 1024:
             raise DecodeError(source, f"corrupt Avro container: block {block_no} claims {count} records")
-        for item in _read_block(block, count, info, block_no, source, zero_budget):
+        if guard_budget is not None:
+            info.guard.grant(guard_budget, len(block))
+        for item in _read_block(block, count, info, block_no, source, guard_budget):
             any_record = True
             yield item
     if not any_record:
@@ -130,7 +132,7 @@ def _blocks(data: bytes, pos: int, sync: bytes, codec: str, info: SchemaInfo,
 
 
 def _read_block(block: bytes, count: int, info: SchemaInfo, block_no: int,
-                source: str, zero_budget: list[int] | None) -> list[tuple[dict, bytes]]:
+                source: str, budget: list[int] | None) -> list[tuple[dict, bytes]]:
     buf = io.BytesIO(block)
     out = []
     reader = fastavro.schemaless_reader
@@ -138,7 +140,7 @@ def _read_block(block: bytes, count: int, info: SchemaInfo, block_no: int,
     for i in range(count):
         try:
             if info.guard is not None:
-                info.guard.check(block, start, zero_budget)
+                info.guard.check(block, start, budget)
             record = reader(buf, info.parsed, None)
         except avro_bounds.BoundsError as exc:
             raise DecodeError(source, f"block {block_no}: record {i + 1} of {count} unreadable: {exc}") from None

@@ -9,7 +9,8 @@ child's exit status.
 
 Seeds: the real 2022 alert (container, and its schemaless payload), generated alerts for each shipped schema
 (schemaless, container with the null, deflate, bzip2 and xz codecs), a ZTF-like container, containers whose
-schemas reach fastavro's unbounded cases (an array of nulls, a recursive record) with small valid data, and
+schemas reach fastavro's unbounded cases (an array of nulls, a recursive record, an array of one-boolean
+records) with small valid data, and
 gzip of each plus a gzip bomb a little over the cap. Mutations: bit flips (anywhere, so container schemas
 too), random bytes, a huge varint written over or inserted at a random byte, truncation, and flips of the
 first letters of "fields" in a container's schema (which fastavro reads as a record with no fields).
@@ -63,6 +64,9 @@ def seeds() -> list[bytes]:
     chain = {"type": "record", "name": "node", "fields": [{"name": "v", "type": "long"},
                                                           {"name": "next", "type": ["null", "node"]}]}
     out.append(af.container([{"v": 1, "next": {"v": 2, "next": {"v": 3, "next": None}}}], chain))
+    flags = {"type": "record", "name": "f", "fields": [{"name": "a", "type": {"type": "array", "items": {
+        "type": "record", "name": "b", "fields": [{"name": "on", "type": "boolean"}]}}}]}
+    out.append(af.container([{"a": [{"on": True}] * 50}], flags))
     out.extend([gzip.compress(s, mtime=0) for s in out])
     out.append(_zeros_gzip(max_alert_bytes() + 1024 * 1024))
     return out

@@ -73,6 +73,33 @@ def test_arrays_of_items_without_bytes_get_the_walker(field_type) -> None:
     assert avro_bounds.guard(decoder.parsed(_schema(field_type))) is not None
 
 
+def test_the_rubin_schemas_are_read_by_fastavro_alone() -> None:
+    from elasticc_stream.engine.schemas import rubin
+
+    versions = rubin.shipped().values()
+    assert versions and all(avro_bounds.guard(decoder.parsed(decoder.load_schema_file(v.path))) is None
+                            for v in versions)
+
+
+def _booleans(k: int) -> dict:
+    return _schema({"type": "array", "items": {"type": "record", "name": "b", "fields": [
+        {"name": f"f{i}", "type": "boolean"} for i in range(k)]}})
+
+
+def test_arrays_whose_items_decode_to_far_more_than_they_take_get_the_walker() -> None:
+    # One boolean byte becomes a dict of ~250 bytes; nine of them, a dict of ~600: below 64 bytes per byte.
+    assert avro_bounds.guard(decoder.parsed(_booleans(1))) is not None
+    assert avro_bounds.guard(decoder.parsed(_booleans(9))) is None
+
+
+def test_decoded_memory_is_bounded_by_a_multiple_of_the_message() -> None:
+    small = _zigzag(10_000) + b"\x01" * 10_000 + _zigzag(0)
+    assert len(decode(small, schema=_booleans(1))[0].record["a"]) == 10_000
+    big = _zigzag(1_000_000) + b"\x01" * 1_000_000 + _zigzag(0)  # fastavro alone: 190 MB of dicts
+    with pytest.raises(DecodeError, match="would take more than 64 times the message's size in memory"):
+        decode(big, schema=_booleans(1))
+
+
 def test_recursive_schemas_get_the_walker_but_maps_of_nulls_do_not() -> None:
     assert avro_bounds.guard(decoder.parsed(CHAIN)) is not None
     assert avro_bounds.guard(decoder.parsed(_schema({"type": "map", "values": "null"}))) is None
