@@ -7,9 +7,6 @@ Which fields name an alert is each family's business (`engine.families`): ELAsTi
 
 from __future__ import annotations
 
-import base64
-import json
-import math
 from typing import Any
 
 from elasticc_stream.engine.families import AlertSummary, Family, family_of
@@ -73,34 +70,9 @@ def display_value(record: dict, path: str) -> Any:
     return value
 
 
-def _bytes_as_base64(value: Any) -> str:
-    if isinstance(value, bytes | bytearray | memoryview):
-        return base64.b64encode(bytes(value)).decode("ascii")
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
-
-
 def to_json(value: Any, *, indent: int | None = None) -> str:
-    """Strict JSON (RFC 8259) of a decoded alert, the one convention of `show --json` and `consume --json`.
+    """Strict JSON of a decoded alert: the one rule of `engine.avro_json` (ISO 8601 times, exact decimals,
+    base64 bytes, non-finite floats as strings)."""
+    from elasticc_stream.engine.avro_json import to_json as dumps
 
-    Bytes are standard base64 text, padded. Floats are the shortest text that reads back to the same double
-    (float32 fields arrive as the double of the float32, so they round-trip too). NaN and infinities, which
-    strict JSON cannot hold, become the strings "NaN", "Infinity" and "-Infinity".
-    """
-    separators = (",", ":") if indent is None else None
-    try:
-        # The common case needs no copy of the record: only bytes go through `default`.
-        return json.dumps(value, default=_bytes_as_base64, allow_nan=False, ensure_ascii=False,
-                          indent=indent, separators=separators)
-    except ValueError:  # a non-finite float somewhere
-        return json.dumps(_finite(value), default=_bytes_as_base64, allow_nan=False, ensure_ascii=False,
-                          indent=indent, separators=separators)
+    return dumps(value, indent=indent)

@@ -17,6 +17,9 @@ Functions:
 - ``rubin_schema(version)`` -> that version's alert schema, every named type expanded (lsst-alert-packet's).
 - ``rubin_with_forced(version, n_forced=4)`` -> (record, schema): the version's real sample alert with
   `n_forced` prvDiaForcedSources added (bands g r i..., one day apart before the first detection).
+- ``ZTF_LOGICAL_SCHEMA`` -> ZTF_SCHEMA plus Avro logical types (timestamp-millis, timestamp-micros, date,
+  time-millis, decimal, uuid), as some brokers' ZTF containers carry; ``ztf_logical_container(n=11)`` -> one
+  container of `n` such alerts (objectId ZTF20aaaaaNN, candid 2000+i), ``ztf_logical_record(i)`` -> record i.
 - ``schemaless(record, schema)`` -> schemaless Avro bytes (what replay sends on Kafka).
 - ``container(records, schema, *, codec="null", one_block_per_record=False)`` -> Avro container file bytes.
 - ``gz(data)`` -> gzip-compressed bytes.
@@ -66,6 +69,46 @@ ZTF_SCHEMA: dict = {
         {"name": "cutoutScience", "type": ["null", "bytes"], "default": None},
     ],
 }
+
+
+ZTF_LOGICAL_SCHEMA: dict = {
+    **ZTF_SCHEMA,
+    "fields": [
+        *ZTF_SCHEMA["fields"][:5],
+        {"name": "publishedAt", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+        {"name": "processedAt", "type": ["null", {"type": "long", "logicalType": "timestamp-micros"}],
+         "default": None},
+        {"name": "night", "type": {"type": "int", "logicalType": "date"}},
+        {"name": "exposureStart", "type": {"type": "int", "logicalType": "time-millis"}},
+        {"name": "fluxRatio", "type": {"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 6}},
+        {"name": "alertUuid", "type": {"type": "string", "logicalType": "uuid"}},
+        *ZTF_SCHEMA["fields"][5:],
+    ],
+}
+
+
+def ztf_logical_record(i: int) -> dict:
+    import datetime as dt
+    import decimal
+    import uuid
+
+    record = ztf_record(object_id=f"ZTF20aaaaa{i:02d}", candid=2000 + i, jd=2458930.5 + i, n_prv=2, n_limits=1)
+    for prv in record["prv_candidates"]:
+        prv["fid"] = 1
+    utc = dt.UTC
+    record.update(
+        publishedAt=dt.datetime(2020, 3, 20 + i % 8, 4, 5, 6, 789000, tzinfo=utc),
+        processedAt=None if i % 2 else dt.datetime(2020, 3, 21, 0, 0, 0, 123456, tzinfo=utc),
+        night=dt.date(2020, 3, 20 + i % 8),
+        exposureStart=dt.time(4, 5, 6, 789000),
+        fluxRatio=decimal.Decimal(f"{i}.000125"),
+        alertUuid=uuid.UUID(int=0x1234 + i),
+    )
+    return record
+
+
+def ztf_logical_container(n: int = 11) -> bytes:
+    return container([ztf_logical_record(i) for i in range(n)], ZTF_LOGICAL_SCHEMA)
 
 
 def f32(x: float) -> float:

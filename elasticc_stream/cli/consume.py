@@ -145,6 +145,7 @@ def _consume(args: argparse.Namespace, bootstrap: str, topic: str, props: dict, 
 
     from elasticc_stream.engine.consume.events import AlertReceived, ConsumeFinished, DecodeFailed
     from elasticc_stream.engine.consume.stream import AlertStream, ConsumeOptions
+    from elasticc_stream.engine.errors import UserError
 
     schema = None
     if args.schema:
@@ -185,7 +186,10 @@ def _consume(args: argparse.Namespace, bootstrap: str, topic: str, props: dict, 
         for event in events:
             if type(event) is AlertReceived:
                 if saver is not None:
-                    saver.save(event.alert)
+                    try:
+                        saver.save(event.alert)
+                    except UserError as exc:  # reported with its offset; the next alerts are still saved
+                        status.line(f"not saved: {event.topic}[{event.partition}] offset {event.offset}: {exc}")
                 if not dumped:
                     _dump_schema(args.dump_schema, event.alert, status)
                     dumped = True
@@ -276,7 +280,8 @@ def _summary(event, stream, saver, interrupted: bool, args: argparse.Namespace, 
                     f"p99 {_secs(event.latency_p99)}, max {_secs(event.latency_max)}")
     if saver is not None:
         status.line(f"  saved: {saver.written} file{'s' if saver.written != 1 else ''} in {saver.directory}"
-                    + (f" ({saver.skipped} already there)" if saver.skipped else ""))
+                    + (f" ({saver.skipped} already there)" if saver.skipped else "")
+                    + (f"; {saver.failed} not saved (reported above)" if saver.failed else ""))
 
 
 def _secs(value: float | None) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from elasticc_stream.cli.common import add_registry_options, add_size_caps, discard_stdout, registry_from_args
@@ -32,6 +33,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="print one strict JSON object per alert per line instead (exact values, bytes as base64, "
                         "NaN/Infinity as strings); "
                         "nothing else goes to stdout")
+    p.add_argument("--record", type=int, metavar="N",
+                   help="show only record N (1 = the first) of each file (a container may hold hundreds)")
+    p.add_argument("--max", type=int, metavar="N", dest="max_records",
+                   help="show at most N alerts in all, then stop (the rest of a file is not even decoded)")
+    p.add_argument("--full", action="store_true",
+                   help="show every item of every array whole (default: the first 3 items of an array, a "
+                        "record in an array as one line of its id, time, band and flux)")
     p.add_argument("--no-plot", action="store_true", help="do not draw the light curve")
     p.add_argument("--width", type=int, metavar="N", help="plot width in columns (default: the terminal's)")
     p.add_argument("--height", type=int, metavar="N", help="plot height in rows (default: about half the terminal)")
@@ -44,7 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     import shutil
 
-    from elasticc_stream.engine.decoder import DecodeError, load_schema_file, read_alert_file
+    from elasticc_stream.engine.alert_fields import to_json
+    from elasticc_stream.engine.decoder import DecodeError, iter_alert_file, load_schema_file
     from elasticc_stream.engine.errors import UserError
 
     schema = load_schema_file(args.schema) if args.schema else None
@@ -57,23 +66,36 @@ def _run(args: argparse.Namespace) -> int:
     width = args.width or size.columns
     height = args.height or max(12, min(30, size.lines // 2))
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty() and "NO_COLOR" not in os.environ)
+    for flag, value in (("--record", args.record), ("--max", args.max_records)):
+        if value is not None and value < 1:
+            raise UserError(f"{flag} {value}: records are counted from 1")
     failed = 0
+    shown = 0
     try:
         for path in args.files:
+            if args.max_records is not None and shown >= args.max_records:
+                break
             try:
-                alerts = read_alert_file(path, schema=schema, registry=registry)
+                alerts = _numbered(iter_alert_file(path, schema=schema, registry=registry))
+                number = 0
+                for number, many, alert in alerts:
+                    if args.record is not None and number != args.record:
+                        continue
+                    if args.json:
+                        print(to_json(alert.record), flush=True)
+                    else:
+                        where = f"{path} [record {number}]" if many else path
+                        _print_alert(where, alert, width, height, color, plot=not args.no_plot, full=args.full)
+                    shown += 1
+                    if args.record is not None or (args.max_records is not None and shown >= args.max_records):
+                        break
+                else:
+                    if args.record is not None and number < args.record:
+                        raise DecodeError(path, f"--record {args.record}: the file holds {number} record(s)")
             except DecodeError as exc:
                 failed += 1
                 print(f"elasticc-stream show: error: {exc}", file=sys.stderr, flush=True)
                 continue
-            for number, alert in enumerate(alerts, 1):
-                if args.json:
-                    from elasticc_stream.engine.alert_fields import to_json
-
-                    print(to_json(alert.record), flush=True)
-                    continue
-                where = path if len(alerts) == 1 else f"{path} [record {number} of {len(alerts)}]"
-                _print_alert(where, alert, width, height, color, plot=not args.no_plot)
     except BrokenPipeError:
         # The reader (`| head`) left: stop quietly, and keep Python's exit flush from failing again.
         discard_stdout()
@@ -82,6 +104,19 @@ def _run(args: argparse.Namespace) -> int:
         print(f"elasticc-stream show: {failed} of {len(args.files)} file(s) could not be decoded",
               file=sys.stderr, flush=True)
     return 1 if failed else 0
+
+
+def _numbered(alerts: Iterator[Any]) -> Iterator[tuple[int, bool, Any]]:
+    """(number from 1, whether the file holds more than one, alert): one alert is read ahead to know."""
+    first = next(alerts, None)
+    if first is None:
+        return
+    second = next(alerts, None)
+    yield 1, second is not None, first
+    if second is not None:
+        yield 2, True, second
+        for number, alert in enumerate(alerts, 3):
+            yield number, True, alert
 
 
 def _schema_note(alert: Any) -> str:
@@ -100,8 +135,10 @@ def _schema_note(alert: Any) -> str:
     return f"schema {name} ({how}; fingerprint {alert.fingerprint})"
 
 
-def _print_alert(where: str, alert: Any, width: int, height: int, color: bool, plot: bool) -> None:
+def _print_alert(where: str, alert: Any, width: int, height: int, color: bool, plot: bool, full: bool) -> None:
     from rich.console import Console
+
+    from elasticc_stream.cli.show_tree import tree_lines
 
     console = Console(file=sys.stdout, force_terminal=color, no_color=not color, highlight=False,
                       width=width, soft_wrap=True)
@@ -113,7 +150,7 @@ def _print_alert(where: str, alert: Any, width: int, height: int, color: bool, p
         ident = "alert of an unknown kind (not ELAsTiCC, Rubin or ZTF)"
     console.print(f"[bold]{_escape(where)}[/bold]")
     console.print(f"{_escape(ident)}\n[dim]{_escape(_schema_note(alert))}[/dim]")
-    console.print(_tree(alert.record))
+    sys.stdout.write("\n".join(tree_lines(alert.record, full, color)) + "\n")
     if plot:
         from elasticc_stream.engine.lightcurve import render_light_curve
 
@@ -125,47 +162,3 @@ def _escape(text: str) -> str:
     from rich.markup import escape
 
     return escape(text)
-
-
-def _tree(record: dict) -> Any:
-    from rich.text import Text
-    from rich.tree import Tree
-
-    root = Tree(Text("alert", style="bold"), guide_style="dim")
-    _add(root, record, Text)
-    return root
-
-
-def _add(node: Any, value: dict | list, Text: Any) -> None:
-    items = value.items() if isinstance(value, dict) else ((f"[{i}]", v) for i, v in enumerate(value))
-    for name, item in items:
-        label = Text(str(name), style="bold cyan" if isinstance(item, dict | list) else "cyan")
-        if isinstance(item, dict):
-            _add(node.add(label), item, Text)
-        elif isinstance(item, list) and item:
-            label.append(f" ({len(item)})", style="dim")
-            _add(node.add(label), item, Text)
-        else:
-            label.append(": ")
-            label.append(*_scalar(item))
-            node.add(label)
-
-
-def _scalar(value: Any) -> tuple[str, str]:
-    """Text and style of a leaf. Floats print with repr: the exact double, as in --json."""
-    if value is None:
-        return "null", "dim"
-    if isinstance(value, bool):
-        return str(value).lower(), "magenta"
-    if isinstance(value, int | float):
-        return repr(value), "yellow"
-    if isinstance(value, str):
-        import json
-
-        return json.dumps(value, ensure_ascii=False), "green"
-    if isinstance(value, bytes | bytearray):
-        head = bytes(value[:16]).hex()
-        return f"<{len(value)} bytes> {head}{'…' if len(value) > 16 else ''}", "magenta"
-    if isinstance(value, list):
-        return "[]", "dim"
-    return repr(value), ""

@@ -74,11 +74,28 @@ class AlertSaver:
             raise UserError(f"cannot create the --save folder {self.directory}: {exc.strerror or exc}") from None
         self.written = 0
         self.skipped = 0
+        self.failed = 0
 
     def save(self, alert: DecodedAlert) -> SaveResult:
-        """Write `alert` under its name, or a suffixed one; UserError (one line) if the disk refuses."""
+        """Write `alert` under its name, or a suffixed one; UserError (one line) if it cannot be written.
+
+        A failure is counted in `failed` and leaves nothing behind: the caller reports it and goes on.
+        """
+        try:
+            return self._save(alert)
+        except UserError:
+            self.failed += 1
+            raise
+
+    def _save(self, alert: DecodedAlert) -> SaveResult:
         stem = alert_file_stem(alert)
-        data = container_bytes(alert)
+        try:
+            data = container_bytes(alert)
+        except Exception as exc:  # fastavro's writer raises several types for a value it cannot write
+            from elasticc_stream.engine.decode_error import short
+
+            raise UserError(f"cannot write {stem}.avro: the record does not encode again with its schema: "
+                            f"{type(exc).__name__}: {short(exc)}") from None
         tmp = self.directory / f".{stem}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
         try:
             try:

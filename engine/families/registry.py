@@ -43,6 +43,18 @@ def family_of(record: Any, schema: Any = None) -> Family:
     return OTHER
 
 
+def item_fields() -> tuple[str, ...]:
+    """Fields that identify one item of a history array (its id, time, band, flux), every family's names,
+    for the one-line label a collapsed item gets in show's tree and the TUI."""
+    names: list[str] = []
+    for family in FAMILIES:
+        for name in (family.entry_id, "diaForcedSourceId" if family.current == ("diaSource",) else "",
+                     family.time_field, family.band_field, family.flux_field):
+            if name and name not in names:
+                names.append(name)
+    return tuple(names)
+
+
 def by_name(name: str) -> Family:
     """The family called `name` ("rubin"); KeyError if there is none."""
     for family in (*FAMILIES, OTHER):

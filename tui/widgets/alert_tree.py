@@ -4,22 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from elasticc_stream.tui import formatting
+from elasticc_stream.engine.avro_json import leaf
+from elasticc_stream.engine.families.registry import item_fields
 from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 # Children of these are shown expanded when the alert opens: the detection itself is what one looks at first.
 EXPANDED = ("diaSource", "candidate")
-# Fields that identify an item of a list (prvDiaSources[i]...), shown in its collapsed label.
-ITEM_FIELDS = ("diaSourceId", "diaForcedSourceId", "midPointTai", "midpointMjdTai", "filterName", "band", "psFlux",
-               "psfFlux", "candid", "jd")
+# A list shows this many items at first, then a "… N more" line that adds the next ones when selected, so
+# that opening prvDiaForcedSources of a Fink partition alert (hundreds of records) stays instant.
+PAGE = 50
 
 
 def _item_label(index: int, item: object) -> Text:
     label = Text(f"[{index}]", style="bold")
     if isinstance(item, dict):
-        brief = [formatting.value(item[name]) for name in ITEM_FIELDS if name in item][:3]
+        brief = [v if isinstance(v := item[name], str) else leaf(v)[0] for name in item_fields() if name in item][:3]
         if brief:
             label.append("  " + "  ".join(brief), style="dim")
     return label
@@ -29,6 +30,14 @@ def _item_label(index: int, item: object) -> Text:
 class Leaf:
     name: str
     shown: str
+
+
+@dataclass(frozen=True)
+class More:
+    """The "… N more" line of a list: selecting it shows the next PAGE items from `start`."""
+
+    items: list
+    start: int
 
 
 def node_path(node: TreeNode[object]) -> str:
@@ -64,7 +73,20 @@ class AlertTree(Tree[object]):
         if node.children:
             return
         data = node.data
-        items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+        if isinstance(data, list):
+            self._add_items(node, data, 0)
+        elif isinstance(data, dict):
+            self._add_fields(node, data.items())
+
+    def _add_items(self, node: TreeNode[object], items: list, start: int) -> None:
+        stop = min(len(items), start + PAGE)
+        self._add_fields(node, ((i, items[i]) for i in range(start, stop)))
+        if stop < len(items):
+            left = len(items) - stop
+            label = Text(f"… {left} more (Enter shows {min(PAGE, left)} more)", style="dim italic")
+            node.add_leaf(label, data=More(items, stop))
+
+    def _add_fields(self, node: TreeNode[object], items) -> None:
         for name, value in items:
             if isinstance(value, dict | list) and value:
                 if isinstance(name, int):
@@ -75,11 +97,17 @@ class AlertTree(Tree[object]):
                     label = Text(str(name), style="bold")
                 node.add(label, data=value)
             else:
-                shown = "[]" if value == [] else "{}" if value == {} else formatting.value(value)
-                if value is None:
-                    shown = "null"
+                # Strings bare (the tree is for reading); every other value by the JSON rule (ISO times...).
+                shown = value if isinstance(value, str) else leaf(value)[0]
                 # The leaf keeps its value whole: the screen shows it below the tree when the label is cut.
                 node.add_leaf(Text.assemble((f"{name}", "bold"), ": ", shown), data=Leaf(str(name), shown))
 
     def on_tree_node_expanded(self, event: Tree.NodeExpanded[object]) -> None:
         self._fill(event.node)
+
+    def on_tree_node_selected(self, event: Tree.NodeSelected[object]) -> None:
+        more = event.node.data
+        if isinstance(more, More) and event.node.parent is not None:
+            parent = event.node.parent
+            event.node.remove()
+            self._add_items(parent, more.items, more.start)
