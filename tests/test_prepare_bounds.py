@@ -176,3 +176,12 @@ def test_a_loose_alert_file_over_the_cap_is_reported_and_never_read(tmp_path: Pa
     assert report.alerts == 2 and report.bad_alerts == []
     assert "100 MB, more than the 64 MB cap on an alert file" in _errors(report)["alert_huge.avro"]
     assert huge.stat().st_size == 100 * MB
+
+
+def test_a_bad_cap_in_the_environment_is_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "ELASTICC_STREAM_MAX_ALERT_MB": "lots"}
+    run = subprocess.run([sys.executable, "-m", "elasticc_stream", "prepare", str(tmp_path)],
+                         capture_output=True, text=True, timeout=60, env=env)
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert run.stderr.strip() == ("elasticc-stream prepare: error: ELASTICC_STREAM_MAX_ALERT_MB in the environment: "
+                                  "not a number of MB: 'lots'")

@@ -36,7 +36,7 @@ def apply_size_caps(args: argparse.Namespace) -> None:
             try:
                 _megabytes(text)
             except argparse.ArgumentTypeError as exc:
-                raise UserError(f"{env}={text!r}: {exc}") from None
+                raise UserError(f"{env} in the environment: {exc}") from None
     limits.configure(alert_mb=getattr(args, "max_alert_mb", None), member_mb=getattr(args, "max_member_mb", None))
 
 
