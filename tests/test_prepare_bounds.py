@@ -185,3 +185,24 @@ def test_a_bad_cap_in_the_environment_is_one_line(tmp_path: Path) -> None:
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert run.stderr.strip() == ("elasticc-stream prepare: error: ELASTICC_STREAM_MAX_ALERT_MB in the environment: "
                                   "not a number of MB: 'lots'")
+
+
+def test_alerts_past_the_in_memory_budget_are_read_back_from_disk(tmp_path: Path, monkeypatch) -> None:
+    from elasticc_stream.engine.prepare import unpack
+
+    monkeypatch.setattr(unpack, "IN_MEMORY_BUDGET", 3000)  # two alerts of ~1.4 kB, then the disk
+    root = tmp_path / "ALERTS"
+    good = night_members(7, 6)
+    bad_name, whole = real_alert(7999, 60007.9)
+    hostile_tar(root / "NITE7.tar.gz", [*good, (f"NITE7/{bad_name}", whole[:-10])])
+    report = prepare(root, jobs=1)
+    assert report.alerts == 6 and report.bad_alerts == [f"NITE7/{bad_name}"] and report.skipped == []
+    assert (root / "bad" / f"NITE7__{bad_name}").read_bytes() == whole[:-10]
+
+
+def test_an_alert_member_over_64_mb_is_still_validated_when_the_cap_allows_it(tmp_path: Path, monkeypatch) -> None:
+    root = tmp_path / "ALERTS"
+    hostile_tar(root / "NITE8.tar.gz", night_members(8, 2), zeros={"NITE8/alert_big.avro": 65 * MB})
+    monkeypatch.setenv(MEMBER_ENV, "100")
+    report = prepare(root, jobs=1)
+    assert report.alerts == 2 and report.bad_alerts == ["NITE8/alert_big.avro"] and report.skipped == []

@@ -222,13 +222,21 @@ def _unpack_night(root: Path, task: NightTask, result: NightResult, counter: _Ti
     good_rels: list[tuple[str, list[GoodRecord]]] = []
     keep: list[str] = []
     for item in extracted:
-        if item.data is None:
+        data = item.data
+        if data is None and is_alert_name_rel(item.rel):  # past unpack's in-memory budget: on disk only
+            try:
+                data = item.path.read_bytes()  # at most the member cap
+            except OSError as exc:
+                result.problems.append(Problem(rel_to_root(task.night, item.rel), f"cannot read: {exc.strerror}"))
+                continue
+            counter.add()
+        if data is None:
             keep.append(item.rel)
             result.skipped.append(
                 Problem(rel_to_root(task.night, item.rel), "not an alert file (.avro/.avro.gz); left in place")
             )
             continue
-        records = _check(root, task, item.rel, item.path, item.data, result)
+        records = _check(root, task, item.rel, item.path, data, result)
         if records is not None:
             keep.append(item.rel)
             if run is not None:

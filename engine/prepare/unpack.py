@@ -24,8 +24,9 @@ from pathlib import Path
 
 from elasticc_stream.engine.limits import describe, max_member_bytes
 
-# Members bigger than this are not held in memory (an alert is a few kB); they are streamed to disk.
-_IN_MEMORY_LIMIT = 64 * 1024 * 1024
+# Alert members are handed back in memory while the archive's total stays under this (a night of ELAsTiCC alerts
+# is 10-250 MB); past it they are only on disk (Extracted.data None) and the caller reads them back one at a time.
+IN_MEMORY_BUDGET = 128 * 1024 * 1024
 
 
 class BadArchive(Exception):
@@ -42,7 +43,7 @@ class Refused:
 class Extracted:
     rel: str  # path inside the night folder, e.g. "alert_mjd..._src1.avro.gz" or "sub/x.avro.gz"
     path: Path  # where it was written (inside the staging folder)
-    data: bytes | None  # the content, for members the caller wanted in memory
+    data: bytes | None  # the content, for members the caller wanted in memory while the budget lasted
 
 
 def night_name(archive: Path) -> str:
@@ -108,6 +109,7 @@ def _members(
     seen: set[str] = set()
     made: set[Path] = set()  # folders already created: one mkdir per folder, not per member
     cap = max_member_bytes()
+    in_memory = IN_MEMORY_BUDGET
     while True:
         try:
             member = tf.next()
@@ -132,13 +134,14 @@ def _members(
         dest = staging / rel
         src = tf.extractfile(member)
         assert src is not None  # a regular file
-        keep = wants_data(rel) and member.size <= _IN_MEMORY_LIMIT
+        keep = wants_data(rel) and member.size <= in_memory
         try:
             if dest.parent not in made:
                 _mkdir(dest.parent)
                 made.add(dest.parent)
             if keep:
                 data: bytes | None = _read(src, member)
+                in_memory -= member.size
                 _write(dest, [data])
             else:
                 data = None
