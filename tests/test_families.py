@@ -113,3 +113,39 @@ def test_display_paths_the_index_knows_follow_the_family():
     assert rubin["diaObject,diaObjectId"] == "dia_object_id"
     assert "diaSource,midPointTai" not in rubin
     assert index_fields(by_name("elasticc2022"))["diaSource,midPointTai"] == "mid_point_tai"
+
+
+def test_rubin_alerts_prepared_replayed_and_consumed_by_their_names(kafka_bootstrap: str, make_topic, tmp_path):
+    import copy
+
+    from elasticc_stream.engine.consume.stream import AlertStream, ConsumeOptions
+    from elasticc_stream.engine.prepare import prepare
+    from elasticc_stream.engine.replay.events import ObservationDelivered, ReplayPlanned
+    from elasticc_stream.engine.replay.runner import Replayer
+    from test_replay import Recorder, config_for
+
+    base = decoder.read_alert_file(dict(RUBIN)["11.1"])[0]
+    times = []
+    for i in range(6):
+        record = copy.deepcopy(base.record)
+        record["diaSource"]["diaSourceId"] += i
+        record["diaSource"]["midpointMjdTai"] += i / 100
+        times.append(record["diaSource"]["midpointMjdTai"])
+        af.write(tmp_path / "rubin" / f"alert_{i}.avro", af.container([record], base.schema))
+    prepare(tmp_path / "rubin")
+    for display in ("diaSource,midpointMjdTai", "diaSource,midPointTai"):  # Rubin's own, ELAsTiCC's default
+        topic = make_topic(1)
+        rec = Recorder()
+        finished = Replayer(config_for(kafka_bootstrap, topic, tmp_path / "rubin", per_obs=3,
+                                       display_field=display), rec).run()
+        assert finished.delivered == 6
+        assert [(o.first, o.last) for o in rec.of(ObservationDelivered)] == [(times[0], times[2]),
+                                                                              (times[3], times[5])]
+        notes = [n for n in rec.of(ReplayPlanned)[0].notes if "DISPLAY_FIELD" in n]
+        assert notes == ([] if display == "diaSource,midpointMjdTai" else [
+            "DISPLAY_FIELD diaSource,midPointTai: these are Rubin alerts, whose time is diaSource,midpointMjdTai: "
+            "showing that"])
+    received = [e.alert for e in AlertStream(ConsumeOptions(kafka_bootstrap, topic, timeout=3)).events()
+                if hasattr(e, "alert")]
+    assert [a.family.name for a in received] == ["rubin"] * 6
+    assert [alert_fields.alert_summary(a).time for a in received] == times

@@ -29,22 +29,32 @@ def index_fields(family: Family) -> dict[str, str]:
     return {path: column for path, column in fields.items() if path}
 
 
-def display_reader(index: Any, config: ReplayConfig, first: Any) -> Callable[[Any], object] | None:
-    """A function entry -> the value of the configured display field, None when it is 'None'.
+def display_reader(index: Any, config: ReplayConfig,
+                   first: Any) -> tuple[Callable[[Any], object] | None, str | None]:
+    """(function entry -> the value of the configured display field or None when it is 'None', a note).
 
-    The field is checked on the first alert to send: a path the alert does not have stops the run before
-    anything is sent, with one line naming the configuration and, when the alert's family names that field
-    otherwise, the path to use instead.
+    The field is checked on the first alert to send. ELAsTiCC's time (`diaSource,midPointTai`, the
+    simulator's default and the one of every reference configuration) given for alerts of another family
+    shows that family's time instead, with a note saying so; any other path the alert does not have stops
+    the run before anything is sent, with one line naming the configuration and, when the alert's family
+    names that field otherwise, the path to use instead.
     """
     path = config.display_field
     if path == NO_DISPLAY:
-        return None
+        return None, None
     from elasticc_stream.engine.alert_fields import display_value
 
     family, record = _family(index, first)
-    column = index_fields(family).get(path.replace(" ", "")) if family.replayable else None
+    note = None
+    wanted = path.replace(" ", "").replace(".", ",")
+    if wanted == ELASTICC.display_path("time") and family.replayable and family.time_field != ELASTICC.time_field:
+        path = family.display_path("time") or path
+        note = (f"DISPLAY_FIELD {config.display_field}: these are {family.title}s, whose time is {path}: "
+                f"showing that")
+        wanted = path
+    column = index_fields(family).get(wanted) if family.replayable else None
     if column is not None:
-        return lambda entry: getattr(entry, column)
+        return (lambda entry: getattr(entry, column)), note
     if first is not None:
         record = record if record is not None else index.record(first)
         try:
@@ -53,7 +63,7 @@ def display_reader(index: Any, config: ReplayConfig, first: Any) -> Callable[[An
             where = config.source or "--display-field"
             raise UserError(f"{where}: DISPLAY_FIELD {path!r}: {exc.args[0] if exc.args else exc}"
                             f"{_hint(family, path)}") from None
-    return lambda entry: display_value(index.record(entry), path)
+    return (lambda entry: display_value(index.record(entry), path)), note
 
 
 def _family(index: Any, first: Any) -> tuple[Family, dict | None]:

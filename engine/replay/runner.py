@@ -172,7 +172,9 @@ class Replayer:
             notes.append(resume_note)
         skip = frozenset(state.beyond)
         first = entries[plan.observations[0].start] if plan.observations else None
-        display = display_reader(index, config, first)
+        display, display_note = display_reader(index, config, first)
+        if display_note:
+            notes.append(display_note)
 
         from confluent_kafka import Producer
         from elasticc_stream.engine.topics import ensure_topic
