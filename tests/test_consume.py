@@ -172,6 +172,23 @@ def test_max_then_resume_with_the_same_group(kafka_bootstrap: str, make_topic, t
     assert [e.offset for e in events if isinstance(e, AlertReceived)] == [5, 6]
 
 
+def test_messages_delivered_again_are_counted_once(kafka_bootstrap: str, make_topic) -> None:
+    from confluent_kafka import TopicPartition
+
+    topic = make_topic(1)
+    produce(kafka_bootstrap, topic, [schemaless(600 + i) for i in range(120)])
+    s = AlertStream(ConsumeOptions(kafka_bootstrap, topic, timeout=3))
+    offsets = []
+    for event in s.events():
+        if isinstance(event, AlertReceived):
+            offsets.append(event.offset)
+            if len(offsets) == 80:
+                # What a rebalance or a lost assignment does: the broker sends from an older position again.
+                s._consumer.seek(TopicPartition(topic, 0, 30))
+    assert offsets == list(range(120)) and s.redelivered >= 50
+    assert event.alerts == 120 and event.redelivered == s.redelivered and event.offsets == {f"{topic}[0]": 120}
+
+
 def test_timeout_and_start_latest(kafka_bootstrap: str, make_topic) -> None:
     topic = make_topic(1)
     produce(kafka_bootstrap, topic, [schemaless(1), schemaless(2)], one_by_one=True)

@@ -271,6 +271,9 @@ def _summary(event, stream, saver, interrupted: bool, args: argparse.Namespace, 
     errors = f"{event.errors} decode error{'s' if event.errors != 1 else ''}"
     status.line(f"summary: {event.alerts} alert{'s' if event.alerts != 1 else ''}, {errors} in "
                 f"{event.seconds:.1f} s ({reason}); group {stream.group_id}")
+    if event.redelivered:
+        status.line(f"  {event.redelivered} messages delivered again by the broker (after a stall or a "
+                    "rebalance) were skipped: each offset is counted once")
     if event.offsets:
         status.line("  next offsets: " + " ".join(f"{k}={v}" for k, v in event.offsets.items()))
     if event.alerts:

@@ -50,6 +50,7 @@ class ConsumeFinished:
     latency_p50: float | None
     latency_p99: float | None
     latency_max: float | None
+    redelivered: int = 0    # messages the broker delivered again (after a stall or rebalance), skipped
 
 
 ConsumeEvent = AlertReceived | DecodeFailed | ConsumeFinished

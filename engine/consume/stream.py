@@ -1,8 +1,11 @@
 """Consume a Kafka topic and decode every message into alerts, as a stream of typed events.
 
-Delivery is at-least-once: a message's offset is stored for commit only after every event it produced has
-been handed over and the caller came back for the next one, so an alert that the caller failed to handle
-(a full disk under --save, an exception) is read again by the next run of the same group, never skipped.
+Each message is handled once per run: the broker may deliver messages again after a stall or a rebalance
+(the group restarts from its last commit), and those already handled are skipped, by offset per partition.
+Delivery to the next run of the group is at-least-once: a message's offset is stored for commit only after
+every event it produced has been handed over and the caller came back for the next one, so an alert that the
+caller failed to handle (a full disk under --save, an exception) is read again by the next run of the same
+group, never skipped.
 """
 
 from __future__ import annotations
@@ -82,6 +85,9 @@ class AlertStream:
         # Next offset per (topic, partition) for messages fully handled; the committable positions.
         self._positions: dict[tuple[str, int], int] = {}
         self._last_seen: dict[tuple[str, int], int] = {}  # for the summary; survives rebalances
+        # Next offset per partition handled in this run, whatever the rebalances: what comes below is a repeat.
+        self._handled: dict[tuple[str, int], int] = {}
+        self.redelivered = 0
         self._assigned_at: float | None = None
         # Set once the group has handed this consumer its partitions: a producer started before that would
         # count the group join (~3 s on the embedded broker) as stream latency.
@@ -154,6 +160,7 @@ class AlertStream:
         max_alerts = opts.max_alerts
         timeout = opts.timeout
         positions = self._positions
+        handled = self._handled
         stop = self._stop
         latencies: list[float] = []
         last_message = None
@@ -183,6 +190,11 @@ class AlertStream:
                 topic = message.topic()
                 partition = message.partition()
                 offset = message.offset()
+                done = handled.get((topic, partition))
+                if done is not None and offset < done:
+                    self.redelivered += 1
+                    positions[(topic, partition)] = max(positions.get((topic, partition), 0), done)
+                    continue
                 ts_type, ts = message.timestamp()
                 if ts_type:  # 0 is TIMESTAMP_NOT_AVAILABLE
                     latency = receipt_wall - ts / 1000.0
@@ -210,7 +222,7 @@ class AlertStream:
                     if not whole:  # the rest of this container is read again by the group's next run
                         break
                 # Reached only once the caller has come back for more: the message is handled.
-                positions[(topic, partition)] = offset + 1
+                positions[(topic, partition)] = handled[(topic, partition)] = offset + 1
                 if max_alerts is not None and self._alerts >= max_alerts:
                     break
             if latencies:
@@ -336,6 +348,7 @@ class AlertStream:
             latency_p50=p50,
             latency_p99=p99,
             latency_max=self._latency.max,
+            redelivered=self.redelivered,
         )
 
     def _kafka_error(self, err) -> None:
