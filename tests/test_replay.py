@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import re
 import signal
 import threading
-import time
-import uuid
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -18,108 +15,18 @@ import pytest
 from conftest import CLI, run_cli
 from elasticc_stream.engine.decoder import decode
 from elasticc_stream.engine.errors import UserError
-from elasticc_stream.engine.kafka_config import consumer_config
 from elasticc_stream.engine.prepare import AlertIndex, prepare
 from elasticc_stream.engine.replay import events as ev
-from elasticc_stream.engine.replay.config import ReplayConfig
 from elasticc_stream.engine.replay.runner import Replayer
 from elasticc_stream.engine.wire.partition import partition_for
+from replay_helpers import V0_9_1, Recorder, config_for, drain, make_batch, source_ids, topic_exists
 
 pytestmark = pytest.mark.broker
-
-V0_9_1 = Path(af.decoder.__file__).parent / "data" / "schemas" / "v0_9_1" / "elasticc.v0_9_1.alert.avsc"
-BANDS = "ugrizY"
-
-
-# -- helpers --------------------------------------------------------------------------------------------------
-
-def make_batch(folder: Path, n: int, *, fmt: str = "container", per_visit: int = 4, prepared: bool = True) -> Path:
-    """`n` alerts as loose .avro.gz files (2022 containers or 2023 schemaless), prepared in place.
-
-    Visits of `per_visit` alerts share a midPointTai, like a real exposure; file names are not in time order.
-    """
-    schema = af.shipped("stream2022" if fmt == "container" else "elasticc.v0_9_1")
-    folder.mkdir(parents=True)
-    for i in range(n):
-        mjd = round(60000.0 + (i // per_visit) * 0.0137, 4)
-        source_id = 5_000_000 - 7 * i  # ids run against time order, so sorting by file name would be wrong
-        record = af.elasticc_record(schema, source_id=source_id, object_id=100 + i % 11, mjd=mjd, band=BANDS[i % 6])
-        data = af.container([record], schema) if fmt == "container" else af.schemaless(record, schema)
-        af.write(folder / f"alert_obj{100 + i % 11}_src{source_id}.avro.gz", af.gz(data))
-    if prepared:
-        prepare(folder, schema=None if fmt == "container" else V0_9_1)
-    return folder
 
 
 @pytest.fixture(scope="module")
 def batch40(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_batch(tmp_path_factory.mktemp("replay") / "gathered40", 40)
-
-
-def drain(bootstrap: str, topic: str, expected: int, *, quiet_s: float = 3.0, limit_s: float = 90.0) -> list:
-    """Every message of `topic`: read until `expected` arrived, then a quiet period to catch any extra."""
-    from confluent_kafka import Consumer
-
-    consumer = Consumer(consumer_config(bootstrap, f"drain-{uuid.uuid4().hex[:8]}", {"enable.auto.commit": "false"}))
-    consumer.subscribe([topic])
-    messages: list = []
-    deadline = time.monotonic() + limit_s
-    quiet_until = None
-    try:
-        while time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is not None and msg.error() is None:
-                messages.append(msg)
-            if len(messages) >= expected:
-                quiet_until = quiet_until or time.monotonic() + quiet_s
-                if time.monotonic() >= quiet_until:
-                    break
-    finally:
-        consumer.close()
-    return messages
-
-
-def topic_exists(bootstrap: str, topic: str) -> bool:
-    # Ask for all topics: a metadata request naming the topic would make the embedded broker create it.
-    from confluent_kafka.admin import AdminClient
-
-    return topic in AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10).topics
-
-
-def source_ids(messages: list, schema: dict | None = None) -> list[int]:
-    return [decode(m.value(), schema=schema, source=f"offset {m.offset()}")[0].record["diaSource"]["diaSourceId"]
-            for m in messages]
-
-
-def config_for(bootstrap: str, topic: str, data: Path, **kw) -> ReplayConfig:
-    kw.setdefault("interval", 0.0)
-    return ReplayConfig(bootstrap=bootstrap, topic=topic, data=data, **kw)
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list = []
-
-    def __call__(self, event: object) -> None:
-        self.events.append(event)
-
-    def of(self, kind: type) -> list:
-        return [e for e in self.events if isinstance(e, kind)]
-
-
-def own_broker(tmp_path: Path) -> tuple[str, int, Path]:
-    state = tmp_path / "own-broker"
-    started = run_cli("broker", "start", "--port", "0", "--dir", str(state), "--embedded", timeout=60)
-    assert started.returncode == 0, started.stderr
-    address = started.stdout.strip().splitlines()[-1]
-    pid = int((state / "broker.pid").read_text().split()[0])
-    return address, pid, state
-
-
-def stop_own_broker(pid: int, state: Path) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGCONT)
-    run_cli("broker", "stop", "--dir", str(state), timeout=60)
 
 
 # -- the reference note's small stream -------------------------------------------------------------------------
@@ -238,74 +145,16 @@ def test_unknown_display_field_stops_before_sending(kafka_bootstrap: str, topic:
         Replayer(config_for(kafka_bootstrap, topic, batch40, display_field="diaSource,nothing"), Recorder()).run()
 
 
-# -- faults ---------------------------------------------------------------------------------------------------
+# -- faults (more in test_replay_faults.py) --------------------------------------------------------------------
+
 
 @pytest.mark.timeout(240)
-def test_broker_frozen_mid_replay_exactly_once(tmp_path: Path):
-    data = make_batch(tmp_path / "stall", 300)
-    address, pid, state = own_broker(tmp_path)
-    try:
-        rec = Recorder()
-        frozen = threading.Event()
-
-        def on_event(event: object) -> None:
-            rec(event)
-            if isinstance(event, ev.ObservationDelivered) and event.number == 2 and not frozen.is_set():
-                frozen.set()
-                os.kill(pid, signal.SIGSTOP)  # the next observations meet a broker that does not answer
-                threading.Timer(6.0, os.kill, (pid, signal.SIGCONT)).start()
-
-        # Short request timeouts make librdkafka re-send during the freeze: only idempotence prevents duplicates.
-        config = config_for(address, "stall", data, per_obs=20, observations=-1, interval=0.3, partitions=2,
-                            kafka={"request.timeout.ms": "2000", "socket.timeout.ms": "2000"})
-        finished = Replayer(config, on_event).run()
-        assert frozen.is_set()
-        assert (finished.sent, finished.delivered, finished.failed, finished.interrupted) == (300, 300, 0, False)
-        messages = drain(address, "stall", 300, quiet_s=4.0)
-        ids = Counter(source_ids(messages))
-        assert len(messages) == 300 and set(ids.values()) == {1}
-        assert set(ids) == {e.dia_source_id for e in AlertIndex.load(data).entries}
-    finally:
-        stop_own_broker(pid, state)
 
 
 @pytest.mark.timeout(60)
-def test_dead_address_checked_before_the_external_schema(batch40: Path, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch):
-    import json
-    import socket
-
-    other = tmp_path / "ztf.avsc"  # no alert fits it: the schema check would fail if it came first
-    other.write_text(json.dumps(af.ZTF_SCHEMA))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    loaded: list[AlertIndex] = []
-    real_load = AlertIndex.load.__func__
-
-    def load(cls: type, path: object) -> AlertIndex:
-        loaded.append(real_load(cls, path))
-        return loaded[-1]
-
-    monkeypatch.setattr(AlertIndex, "load", classmethod(load))
-    with pytest.raises(UserError, match=f"^no Kafka broker answered at 127.0.0.1:{port}"):
-        Replayer(config_for(f"127.0.0.1:{port}", "nowhere", batch40, schema=other), Recorder()).run()
-    assert len(loaded) == 1 and loaded[0]._fd is None  # the index is closed even when the run never starts
 
 
 @pytest.mark.timeout(60)
-def test_dead_address_fails_fast_and_clearly(batch40: Path):
-    import socket
-
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    rec = Recorder()
-    with pytest.raises(UserError) as info:
-        Replayer(config_for(f"127.0.0.1:{port}", "nowhere", batch40), rec).run()
-    assert str(info.value).startswith(f"no Kafka broker answered at 127.0.0.1:{port}")
-    assert "\n" not in str(info.value)
-    assert not rec.of(ev.ReplayStarted)
 
 
 def test_secrets_never_printed(kafka_bootstrap: str, topic: str, batch40: Path):
@@ -317,80 +166,9 @@ def test_secrets_never_printed(kafka_bootstrap: str, topic: str, batch40: Path):
 
 
 @pytest.mark.timeout(120)
-def test_failed_deliveries_are_reported(tmp_path: Path):
-    data = make_batch(tmp_path / "fail", 40)
-    address, pid, state = own_broker(tmp_path)
-    try:
-        rec = Recorder()
-
-        def on_event(event: object) -> None:
-            rec(event)
-            if isinstance(event, ev.ObservationDelivered) and event.number == 1:
-                os.kill(pid, signal.SIGSTOP)  # gone for longer than message.timeout.ms
-
-        config = config_for(address, "fail", data, per_obs=10, observations=-1,
-                            kafka={"message.timeout.ms": "3000", "request.timeout.ms": "2000"})
-        finished = Replayer(config, on_event).run()
-    finally:
-        stop_own_broker(pid, state)
-    assert finished.delivered == 10 and finished.failed == 10 and finished.sent == 20
-    failed = rec.of(ev.AlertFailed)
-    assert len(failed) == 10 and all(f.file.startswith("alert_") or "/" in f.file for f in failed)
-    assert finished.failed_files == [f.file for f in failed]
-    assert finished.interrupted  # the broker is gone: the run stops instead of failing every alert slowly
 
 
 @pytest.mark.timeout(120)
-def test_abandon_with_a_frozen_broker_returns_and_counts_nothing_undelivered(tmp_path: Path):
-    # A tiny producer queue: with the broker frozen, produce() meets a full queue (BufferError) at once.
-    data = make_batch(tmp_path / "abandon", 200)
-    address, pid, state = own_broker(tmp_path)
-    try:
-        rec = Recorder()
-        replayer: Replayer
-
-        def on_event(event: object) -> None:
-            rec(event)
-            if isinstance(event, ev.ObservationDelivered) and event.number == 1:
-                os.kill(pid, signal.SIGSTOP)
-                # The default message.timeout.ms (300 s) would outlast the test's timeout: only abandoning ends it.
-                threading.Timer(1.5, replayer.stop, kwargs={"abandon_after": 1.0}).start()
-
-        config = config_for(address, "abandon", data, per_obs=100, observations=-1,
-                            kafka={"queue.buffering.max.messages": "10"})
-        replayer = Replayer(config, on_event)
-        finished = replayer.run()
-        assert finished.interrupted and finished.delivered == 100
-        assert finished.failed >= 1 and finished.sent == finished.delivered + finished.failed
-        failed = rec.of(ev.AlertFailed)
-        assert len(failed) == finished.failed and all("abandoned" in f.reason for f in failed)
-        assert any("giving up" in n.text for n in rec.of(ev.Note))
-
-        os.kill(pid, signal.SIGCONT)
-        # The checkpoint covers the delivered alerts only: a resume sends all the others.
-        resumed = Replayer(config_for(address, "abandon", data, per_obs=100, observations=-1, resume=True),
-                           Recorder()).run()
-        assert (resumed.sent, resumed.delivered, resumed.failed) == (100, 100, 0)
-        index = AlertIndex.load(data)
-        ids = Counter(source_ids(drain(address, "abandon", 200)))
-        # Every alert arrived; those of observation 1 exactly once. An alert abandoned in flight may have been
-        # written by the broker after all (the one case where a resume can repeat an alert).
-        assert set(ids) == {e.dia_source_id for e in index.entries}
-        assert all(ids[e.dia_source_id] == 1 for e in index.entries[:100])
-    finally:
-        stop_own_broker(pid, state)
-
-
-def test_abandon_without_anything_pending_is_a_plain_stop(kafka_bootstrap: str, topic: str, batch40: Path):
-    replayer: Replayer
-
-    def on_event(event: object) -> None:
-        if isinstance(event, ev.ObservationDelivered):
-            replayer.abandon()
-
-    replayer = Replayer(config_for(kafka_bootstrap, topic, batch40, per_obs=10, observations=-1), on_event)
-    finished = replayer.run()
-    assert (finished.sent, finished.delivered, finished.failed, finished.interrupted) == (10, 10, 0, True)
 
 
 def test_consume_and_replay_read_a_conf_by_the_same_rule(kafka_bootstrap: str, topic: str, batch40: Path,

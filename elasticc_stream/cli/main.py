@@ -40,6 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from elasticc_stream.cli.common import apply_size_caps
     from elasticc_stream.engine.errors import UserError
 
+    if args.verbose:
+        _show_client_logs()
     try:
         apply_size_caps(args)
         return int(args.run(args) or 0)
@@ -51,3 +53,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"elasticc-stream {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _show_client_logs() -> None:
+    """With -v, the Kafka clients' own log lines (librdkafka retries, connection attempts) go to stderr."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    root = logging.getLogger("elasticc_stream")
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)

@@ -56,7 +56,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="space observations by their real time gaps divided by F (1 = as it happened)")
     p.add_argument("--resume", action="store_true", default=None,
                    help="continue an interrupted replay from its checkpoint, sending nothing twice")
+    p.add_argument("--from-scratch", action="store_true", default=None,
+                   help="with --resume: set the checkpoint aside and send every alert again (e.g. the topic "
+                        "was lost)")
     p.add_argument("--checkpoint", metavar="FILE", help="checkpoint file (default: beside the prepared index)")
+    p.add_argument("--broker-timeout", metavar="SECONDS",
+                   help="stop when the broker leaves alerts unconfirmed this long (default 30); a silence "
+                        "of 10 s is reported as it happens")
     p.set_defaults(run=_run)
 
 
@@ -77,6 +83,7 @@ def _run(args: argparse.Namespace) -> int:
         "speed": args.speed, "resume": args.resume, "checkpoint": args.checkpoint,
         "kafka": kafka or None, "framing": args.framing, "schema_id": args.schema_id,
         "schema_registry": args.schema_registry or registry_props.pop("url", None), "registry": registry_props or None,
+        "from_scratch": args.from_scratch, "broker_timeout": args.broker_timeout,
     }
     if args.config:
         _line(sys.stdout, f"Reading custom configuration file from {args.config}")
@@ -129,6 +136,7 @@ class ReplayPrinter:
         self.resume_hint = resume_hint
         self.to_send = 0
         self.last_done = 0
+        self.abandoned: set[str] = set()
 
     def __call__(self, event: object) -> None:
         out = self.out or sys.stdout
@@ -152,7 +160,11 @@ class ReplayPrinter:
                 _line(out, f"{event.count} alerts sent ({event.first} to {event.last})")
             _line(out, f"Observation {event.number} done...")
         elif isinstance(event, ev.AlertFailed):
-            _line(err, f"Not delivered: {event.file}: {event.reason}")
+            if event.reason.startswith("abandoned"):
+                # Given up with the broker (one line already said why): --resume sends them; no list of names.
+                self.abandoned.add(event.file)
+            else:
+                _line(err, f"Not delivered: {event.file}: {event.reason}")
         elif isinstance(event, ev.Note):
             _line(out, event.text)
         elif isinstance(event, ev.ReplayFinished):
@@ -163,9 +175,12 @@ class ReplayPrinter:
         _line(out, f"Summary: {event.sent} sent, {event.delivered} delivered, "
                    f"{event.failed} failed in {event.seconds:.2f} s "
                    f"({rate:.1f} alerts/s)")
-        if event.failed:
-            files = event.failed_files
-            _line(err, f"{event.failed} alerts were not delivered:")
+        files = [f for f in event.failed_files if f not in self.abandoned]
+        if len(files) < event.failed:
+            _line(err, f"{event.failed - len(files)} alerts were handed over but not confirmed by the broker; "
+                       "--resume checks the topic for them and sends those it does not hold")
+        if files:
+            _line(err, f"{len(files)} alerts were not delivered:")
             for name in files[:MAX_LISTED_FAILURES]:
                 _line(err, f"  {name}")
             if len(files) > MAX_LISTED_FAILURES:

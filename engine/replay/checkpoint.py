@@ -1,7 +1,13 @@
-"""Where an interrupted replay got to, so `--resume` sends each alert once.
+"""Where an interrupted replay got to, so `--resume` sends each alert exactly once, even after a SIGKILL.
 
-The position is a count of alerts, in index order, that all have a successful delivery report,
-plus the few delivered beyond a gap (an alert that failed or was not handed over before a stop).
+What the file records, all in index order:
+- `done`: alerts [0, done) all have a successful delivery report; `beyond`: the few confirmed past a gap
+  (reports of different partitions arrive out of order; an alert failed or was not handed over);
+- `intent`: no alert at or after it was ever handed to the producer. It is on disk *before* the alert is
+  handed over, so after a crash the alerts that may be in the topic without a recorded report are the
+  unconfirmed ones below `intent`: few, and `readback` finds which of them the topic really holds;
+- per partition, the next offset after the last confirmed message and which alert that message is: where
+  the read-back starts, and a message that must still be there (a lost or recreated topic is noticed).
 Counting alerts rather than observations keeps a resume exact even if NALERTS_PER_OBS changed.
 """
 
@@ -18,7 +24,14 @@ from pathlib import Path
 
 from elasticc_stream.engine.errors import UserError
 
-VERSION = 1
+VERSION = 2
+
+
+@dataclass(frozen=True)
+class PartitionMark:
+    next: int                      # read-back starts here: every later message of this job is unrecorded
+    last_offset: int | None = None  # the last confirmed message of this job in the partition...
+    last_pos: int | None = None     # ...and the alert (index position) it holds
 
 
 @dataclass
@@ -27,6 +40,16 @@ class CheckpointState:
     beyond: set[int] = field(default_factory=set)  # delivered indexes >= done
     last_source_id: int | None = None          # diaSourceId of alert done-1: detects a changed index
     complete: bool = False
+    intent: int = 0                            # alerts >= intent were never handed over
+    partitions: dict[int, PartitionMark] = field(default_factory=dict)
+
+    @property
+    def delivered(self) -> int:
+        return self.done + len(self.beyond)
+
+    def copy(self) -> CheckpointState:
+        return CheckpointState(self.done, set(self.beyond), self.last_source_id, self.complete, self.intent,
+                               dict(self.partitions))
 
 
 def checkpoint_key(topic: str, bootstrap: str, data: Path) -> str:
@@ -55,18 +78,27 @@ class Checkpoint:
         except (OSError, ValueError) as exc:
             raise UserError(f"{self.path}: unreadable replay checkpoint ({exc}); remove it to start over") from exc
         if not isinstance(raw, dict) or raw.get("version") != VERSION:
-            raise UserError(f"{self.path}: not a replay checkpoint of this version; remove it to start over")
+            raise UserError(f"{self.path}: not a replay checkpoint of this version; remove it (or pass "
+                            "--from-scratch) to start over")
         if raw.get("key") != self.key:
             return None
-        return CheckpointState(done=int(raw["done"]), beyond={int(i) for i in raw.get("beyond", [])},
-                               last_source_id=raw.get("last_source_id"), complete=bool(raw.get("complete")))
+        try:
+            marks = {int(p): PartitionMark(int(m[0]), _opt_int(m[1]), _opt_int(m[2]))
+                     for p, m in raw.get("partitions", {}).items()}
+            return CheckpointState(done=int(raw["done"]), beyond={int(i) for i in raw.get("beyond", [])},
+                                   last_source_id=raw.get("last_source_id"), complete=bool(raw.get("complete")),
+                                   intent=int(raw.get("intent", 0)), partitions=marks)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise UserError(f"{self.path}: damaged replay checkpoint ({exc!r}); remove it (or pass "
+                            "--from-scratch) to start over") from None
 
     def save(self, state: CheckpointState) -> None:
         """Replace the file atomically: a crash leaves the old position or the new one, never half."""
         payload = {
             "version": VERSION, "key": self.key, "topic": self.topic, "bootstrap": self.bootstrap,
             "data": self.data, "done": state.done, "beyond": sorted(state.beyond),
-            "last_source_id": state.last_source_id, "complete": state.complete,
+            "last_source_id": state.last_source_id, "complete": state.complete, "intent": state.intent,
+            "partitions": {str(p): [m.next, m.last_offset, m.last_pos] for p, m in sorted(state.partitions.items())},
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".checkpoint-", suffix=".tmp", dir=self.path.parent)
@@ -82,9 +114,16 @@ class Checkpoint:
             raise
 
 
+def _opt_int(value: object) -> int | None:
+    return None if value is None else int(value)  # type: ignore[call-overload]
+
+
 class CheckpointWriter:
     """Saves checkpoints on a background thread, latest state first: a file rename can cost a millisecond,
-    as much as sending a whole observation. `close()` waits until the last state submitted is on disk."""
+    as much as sending a whole observation. `close()` waits until the last state submitted is on disk.
+
+    `wait_for_intent(i)` is the one synchronous part: the sender calls it before handing over alert i when
+    the `intent` on disk does not cover i yet (see the module docstring)."""
 
     def __init__(self, checkpoint: Checkpoint, on_error: Callable[[str], None]) -> None:
         self.checkpoint = checkpoint
@@ -95,12 +134,13 @@ class CheckpointWriter:
         self._saved = 0
         self._closed = False
         self._failed = False
+        self.saved_intent = 0  # intent of the last save attempted (a failed save is reported, not waited on)
         self.error: BaseException | None = None  # the last save that failed, if any (reported via on_error)
         self._thread = threading.Thread(target=self._loop, name="replay-checkpoint", daemon=True)
         self._thread.start()
 
     def submit(self, state: CheckpointState) -> None:
-        snapshot = CheckpointState(state.done, set(state.beyond), state.last_source_id, state.complete)
+        snapshot = state.copy()
         with self._cond:
             self._pending = snapshot  # an older unsaved state is superseded: only the newest matters
             self._submitted += 1
@@ -111,6 +151,12 @@ class CheckpointWriter:
         with self._cond:
             target = self._submitted
             return self._cond.wait_for(lambda: self._saved >= target, timeout=timeout)
+
+    def wait_for_intent(self, position: int) -> None:
+        """Block until a saved checkpoint says alerts up to `position` may be handed over."""
+        with self._cond:
+            while self.saved_intent <= position and not self._closed:
+                self._cond.wait(1.0)
 
     def close(self) -> None:
         """Wait until the last state submitted is saved (or its save failed: see `error`)."""
@@ -137,7 +183,9 @@ class CheckpointWriter:
                     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{exc}"
                     if not isinstance(exc, OSError):
                         reason = f"{type(exc).__name__}: {reason}"
-                    self._on_error(f"cannot write the replay checkpoint {self.checkpoint.path}: {reason}")
+                    self._on_error(f"cannot write the replay checkpoint {self.checkpoint.path}: {reason}; "
+                                   "a --resume may repeat or miss alerts")
             with self._cond:
+                self.saved_intent = max(self.saved_intent, state.intent)
                 self._saved = seq
                 self._cond.notify_all()

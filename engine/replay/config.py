@@ -31,7 +31,8 @@ CONF_KEYS = {
 CONF_HELPERS = ("KAFKA_PORT_SIM", "KAFKA_IPPORT_SIM", "FINK_ALERT_SIMULATOR")
 
 TOML_KEYS = ("bootstrap", "topic", "data", "display_field", "per_obs", "observations", "interval", "schema",
-             "partitions", "key", "by_visit", "speed", "checkpoint", "framing", "schema_id", "schema_registry")
+             "partitions", "key", "by_visit", "speed", "checkpoint", "framing", "schema_id", "schema_registry",
+             "broker_timeout")
 FRAMINGS = ("none", "confluent")
 
 # How each field is named on the command line, for override errors.
@@ -41,6 +42,7 @@ FLAGS = {
     "partitions": "--partitions", "key": "--key", "by_visit": "--by-visit", "speed": "--speed",
     "resume": "--resume", "checkpoint": "--checkpoint", "kafka": "-X", "framing": "--framing",
     "schema_id": "--schema-id", "schema_registry": "--schema-registry", "registry": "--registry-property",
+    "from_scratch": "--from-scratch", "broker_timeout": "--broker-timeout",
 }
 _CONF_NAME = {v: k for k, v in CONF_KEYS.items()}
 
@@ -66,6 +68,8 @@ class ReplayConfig:
     schema_id: int | None = None           # the Confluent schema id to frame with (default: from the schema)
     schema_registry: str | None = None     # registry URL, to find or register the id
     registry: dict[str, str] = field(default_factory=dict, repr=False)  # registry client properties (secrets)
+    from_scratch: bool = False             # with resume: set the checkpoint aside and send every alert
+    broker_timeout: float = 30.0           # seconds of broker silence (alerts waiting) before the run stops
     source: str = ""                       # the configuration file, for messages
     notes: list[str] = field(default_factory=list)
 
@@ -99,6 +103,8 @@ class ReplayConfig:
             speed=None if self.speed is None else as_float(self.speed, where, "speed", minimum=0, strict=True),
             resume=as_bool(self.resume, where, "resume"),
             checkpoint=None if self.checkpoint is None else Path(self.checkpoint),
+            from_scratch=as_bool(self.from_scratch, where, "from_scratch"),
+            broker_timeout=as_float(self.broker_timeout, where, "broker_timeout", minimum=0, strict=True),
             kafka=dict(self.kafka),
             framing=framing,
             schema_id=None if self.schema_id is None else _schema_id(self.schema_id, where, "schema_id"),
@@ -202,7 +208,9 @@ def _check(name: str, value: object, where: str, label: str) -> object:
         if not text.startswith(("http://", "https://")):
             raise UserError(f"{where}: {label} must be an http:// or https:// URL")
         return text
-    if name in ("by_visit", "resume"):
+    if name == "broker_timeout":
+        return as_float(value, where, label, minimum=0, strict=True)
+    if name in ("by_visit", "resume", "from_scratch"):
         return as_bool(value, where, label)
     raise AssertionError(name)
 

@@ -1,0 +1,95 @@
+"""A replay's pieces that need the index or the broker but not the run: loading, checks, encoding.
+
+Speed comes from not touching the alerts: prepare stored every alert's schemaless bytes in the index,
+so the default path hands those bytes to librdkafka as they are. Only EXTERNAL_SCHEMA (re-encoding
+with another schema) and a DISPLAY_FIELD that the index does not carry decode anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from elasticc_stream.engine.errors import UserError
+from elasticc_stream.engine.kafka_config import scrub
+from elasticc_stream.engine.replay.config import ReplayConfig
+from elasticc_stream.engine.replay.encoding import MessageEncoding, message_encoding
+from elasticc_stream.engine.replay.events import Note, ReplayEvent
+from elasticc_stream.engine.replay.plan import ReplayPlan
+
+# Bounded so that a dead address fails well within a minute, with one clear line.
+METADATA_TIMEOUT_S = 15.0
+
+
+def load_index(config: ReplayConfig, emit: Callable[[ReplayEvent], None]) -> Any:
+    from elasticc_stream.engine.prepare import AlertIndex, prepare
+
+    if AlertIndex.locate(config.data) is None:
+        emit(Note(f"{config.data} is not prepared yet: preparing it first "
+                  f"(same as `elasticc-stream prepare {config.data}`)"))
+        report = prepare(config.data, schema=config.schema)
+        if report.errors:
+            emit(Note(f"prepare set aside {len(report.errors)} bad inputs in {config.data}; "
+                      f"`elasticc-stream prepare {config.data}` lists them"))
+    index = AlertIndex.load(config.data)
+    if not index.entries:
+        raise UserError(f"{config.data}: no alerts in the prepared folder")
+    return index
+
+
+def check_reachable(producer: Any, config: ReplayConfig) -> None:
+    from confluent_kafka import KafkaException
+
+    try:
+        producer.list_topics(timeout=METADATA_TIMEOUT_S)
+    except KafkaException as exc:
+        raise UserError(f"no Kafka broker answered at {config.bootstrap} within {METADATA_TIMEOUT_S:g} s "
+                        f"({scrub(str(exc.args[0].str() if exc.args else exc), config.kafka)})") from None
+
+
+def external_encoded(index: Any, config: ReplayConfig, plan: ReplayPlan,
+                     confirmed: Callable[[int], bool]) -> dict[int, bytes] | None:
+    """With EXTERNAL_SCHEMA, encode up front every alert to send that was not prepared with it.
+
+    Encoding is the check (an alert that does not fit stops the run, naming its file) and its result is
+    what is sent: each alert is decoded and encoded once. None when no alert needs re-encoding.
+    """
+    if config.schema is None:
+        return None
+    from elasticc_stream.engine.decoder import encode_schemaless, fingerprint, load_schema_file
+
+    schema = load_schema_file(config.schema)
+    fp = fingerprint(schema)
+    entries = index.entries
+    encoded: dict[int, bytes] = {}
+    for obs in plan.observations:
+        for i in range(obs.start, obs.stop):
+            entry = entries[i]
+            if confirmed(i) or entry.schema_fp == fp:
+                continue  # prepared with this very schema: the stored bytes are already its encoding
+            try:
+                encoded[i] = encode_schemaless(index.record(entry), schema)
+            except ValueError as exc:
+                problem = " ".join(str(exc).split())[:300]
+                raise UserError(f"{index.path(entry)}: does not fit EXTERNAL_SCHEMA {config.schema}: "
+                                f"{problem}") from None
+    return encoded or None
+
+
+def with_encoded(values: Iterator[tuple[int, bytes]], encoded: dict[int, bytes]) -> Iterator[tuple[int, bytes]]:
+    """The re-encoded bytes instead of the stored ones; each is dropped once handed over."""
+    for i, stored in values:
+        yield i, encoded.pop(i, stored)
+
+
+def encoding(index: Any, config: ReplayConfig) -> MessageEncoding:
+    """Key, partition and framing of every message (see engine.replay.encoding), once the topic exists."""
+    from elasticc_stream.engine.topics import topic_partitions
+
+    partitions = topic_partitions(config.bootstrap, config.topic, config.kafka, timeout=METADATA_TIMEOUT_S)
+    registry = None
+    if config.schema_registry:
+        from elasticc_stream.engine.wire.registry import Registry
+
+        registry = Registry(config.schema_registry, config.registry)
+    return message_encoding(index, config, partitions or config.partitions, registry)
