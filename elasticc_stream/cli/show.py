@@ -15,9 +15,11 @@ DESCRIPTION = (
     "read with --schema or, without it, with the first shipped ELAsTiCC schema that decodes every byte, or "
     "Confluent-framed Avro as Rubin sends it, read with the schema of its id: --schema, the Rubin schemas "
     "that lsst-alert-packet ships, then --schema-registry) and "
-    "print each alert as a tree, then its light curve: ELAsTiCC psFlux against midPointTai per band (current "
-    "detection marked), ZTF magpsf against jd per fid. A file that cannot be decoded gets one error line on "
-    "stderr and the next file is shown; the exit code is 1 if any file failed."
+    "print each alert as a tree (arrays collapsed to their first items unless --full), then its light curve: "
+    "ELAsTiCC psFlux against midPointTai per band (current detection marked), Rubin psfFlux against "
+    "midpointMjdTai with forced photometry, ZTF magpsf against jd per fid. Times, dates, decimals and bytes "
+    "are written as ISO 8601, exact digits and base64 (hex in the tree). A file that cannot be decoded gets "
+    "one error line on stderr and the next file is shown; the exit code is 1 if any file failed."
 )
 
 
