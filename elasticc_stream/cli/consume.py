@@ -58,7 +58,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="JSON Lines on standard output (see below)")
     p.add_argument("--save", metavar="DIR",
                    help="also write each alert to DIR as an Avro file with its schema embedded "
-                        "(alert_src<diaSourceId>.avro; never overwrites a different alert)")
+                        "(alert_src<diaSourceId>.avro, ZTF <objectId>_<candid>.avro; never overwrites a different "
+                        "alert; one that cannot be written is reported with its offset and the run goes on)")
     p.add_argument("--from", dest="start", choices=("earliest", "latest"), default="earliest",
                    help="where a group without committed offsets starts (default: earliest)")
     add_kafka_properties(p, "the consumer")

@@ -31,8 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--interval", type=str, metavar="SECONDS",
                    help="seconds between observation starts, 0 for no wait (TIME_INTERVAL)")
     p.add_argument("--display-field", metavar="PATH",
-                   help="field printed for each observation's range, e.g. diaSource,midPointTai or None "
-                        "(DISPLAY_FIELD)")
+                   help="field printed for each observation's range, e.g. diaSource,midPointTai (Rubin: "
+                        "diaSource,midpointMjdTai) or None (DISPLAY_FIELD)")
     p.add_argument("--schema", metavar="AVSC", help="encode every alert with this schema (EXTERNAL_SCHEMA)")
     p.add_argument("--partitions", type=str, metavar="N", help="partitions of a topic created here (NPARTITIONS)")
     p.add_argument("--key", choices=("schema", "object", "none"),
