@@ -53,8 +53,10 @@ find NITE* -name '*.avro.gz' -exec cp -t gathered/ {} +
 
 
 def _row(command: str, size: int, seconds: float, rss: float | None, *, nbytes: float = 0, baseline: str = "",
-         baseline_s: float | None = None, goal: str = "", broker: str = "", note: str = "") -> dict:
-    return {"command": command, "size": size, "seconds": seconds, "rate": size / seconds if seconds else 0,
+         baseline_s: float | None = None, goal: str = "", broker: str = "", note: str = "", cpu: float = 0,
+         baseline_cpu: float = 0) -> dict:
+    return {"command": command, "size": size, "seconds": seconds, "cpu": cpu, "baseline_cpu": baseline_cpu,
+            "rate": size / seconds if seconds else 0,
             "mbps": nbytes / 1e6 / seconds if seconds and nbytes else None, "rss": rss, "baseline": baseline,
             "baseline_s": baseline_s, "ratio": seconds / baseline_s if baseline_s else None, "goal": goal,
             "broker": broker, "note": note}
@@ -95,10 +97,11 @@ def _prepare_rows(size: int, src: Path, work: Path, broker: str) -> tuple[list[d
     again = elasticc("prepare", str(alerts), timeout=600)
     note = f"{first.lines[0][1] if first.lines else ''}"
     return [
-        _row("prepare (first run)", size, first.seconds, first.rss_mb, nbytes=tar_bytes,
-             baseline=f"shell steps ({unpacker})", baseline_s=shell.seconds, goal=">= 5,000/s, < 300 MB",
+        _row("prepare (first run)", size, first.seconds, first.rss_mb, nbytes=tar_bytes, cpu=first.cpu,
+             baseline=f"shell steps ({unpacker})", baseline_s=shell.seconds, baseline_cpu=shell.cpu,
+             goal=">= 5,000/s, < 300 MB",
              note=note),
-        _row("prepare (unchanged)", size, again.seconds, again.rss_mb, goal="< 1 s per 100 k",
+        _row("prepare (unchanged)", size, again.seconds, again.rss_mb, goal="< 1 s per 100 k", cpu=again.cpu,
              note=again.lines[0][1] if again.lines else ""),
     ], alerts
 
@@ -128,8 +131,8 @@ def _replay_rows(size: int, alerts: Path, work: Path, bootstrap: str, broker: st
     startup = starts[0] if starts else replay.seconds
     summary = next((line for _, line in replay.lines if line.startswith("Summary")), "")
     rows = [
-        _row("replay (whole process)", size, replay.seconds, replay.rss_mb, nbytes=nbytes,
-             baseline="raw produce, same bytes", baseline_s=baseline.seconds,
+        _row("replay (whole process)", size, replay.seconds, replay.rss_mb, nbytes=nbytes, cpu=replay.cpu,
+             baseline="raw produce, same bytes", baseline_s=baseline.seconds, baseline_cpu=baseline.cpu,
              goal=">= 20,000/s, <= 1.25x, < 300 MB", broker=broker, note=summary),
         _row(f"replay: slowest {PER_OBS:,}-alert observation", 0, slowest, None, goal="< 1 s",
              broker=broker),
@@ -141,22 +144,36 @@ def _replay_rows(size: int, alerts: Path, work: Path, bootstrap: str, broker: st
 def _consume_rows(size: int, work: Path, bootstrap: str, topic: str, broker: str) -> list[dict]:
     rows: list[dict] = []
     bare = raw("consume", bootstrap, topic, str(SCHEMA), str(size), timeout=7200) if size <= BARE_LIMIT else None
-    base = {"baseline": "bare confluent-kafka + fastavro", "baseline_s": bare.seconds if bare else None}
+    base = {"baseline": "bare confluent-kafka + fastavro", "baseline_s": bare.seconds if bare else None,
+            "baseline_cpu": bare.cpu if bare else 0}
     common = ("consume", "--bootstrap", bootstrap, "--topic", topic, "--max", str(size))
     js = elasticc(*common, "--json", timeout=7200, capture=False)
-    rows.append(_row("consume --json > /dev/null", size, js.seconds, js.rss_mb, goal="<= 1.2x, < 300 MB",
+    rows.append(_row("consume --json > /dev/null", size, js.seconds, js.rss_mb, cpu=js.cpu, goal="<= 1.2x, < 300 MB",
                      broker=broker, **base))
     if size <= SAVE_LIMIT:
         saved = work / "saved"
         sv = elasticc(*common, "--save", str(saved), timeout=7200, capture=False)
         shutil.rmtree(saved, ignore_errors=True)
-        rows.append(_row("consume --save DIR", size, sv.seconds, sv.rss_mb, goal="<= 1.2x, < 300 MB",
+        rows.append(_row("consume --save DIR", size, sv.seconds, sv.rss_mb, cpu=sv.cpu, goal="<= 1.2x, < 300 MB",
                          broker=broker, **base))
     return rows
 
 
+class _Rows(list):
+    """The table's rows, each also printed to stderr as it is measured (a long run shows its progress)."""
+
+    def extend(self, rows: list[dict]) -> None:  # type: ignore[override]
+        for r in rows:
+            print(f"    {r['command']} {r['size']:,}: {r['seconds']:.2f} s, peak RSS {r['rss'] or 0:.0f} MB, "
+                  f"baseline {r['baseline_s'] or 0:.2f} s {r['note']}", file=sys.stderr, flush=True)
+        super().extend(rows)
+
+    def append(self, row: dict) -> None:  # type: ignore[override]
+        self.extend([row])
+
+
 def scale(sizes: list[int], bootstrap: str | None, broker_pid: int | None, kind: str, work: Path) -> list[dict]:
-    rows: list[dict] = []
+    rows: list[dict] = _Rows()
     for size in sizes:
         print(f"--- {size:,} alerts", file=sys.stderr, flush=True)
         src = data.batch(size, log=lambda m: print(m, file=sys.stderr, flush=True))
@@ -179,15 +196,16 @@ def scale(sizes: list[int], bootstrap: str | None, broker_pid: int | None, kind:
 
 
 def print_scale_table(rows: list[dict], broker_peak: float | None, kind: str) -> None:
-    header = ("command", "size", "wall s", "alerts/s", "MB/s", "peak RSS MB", "baseline", "ratio", "goal",
+    header = ("command", "size", "wall s", "cpu s", "alerts/s", "MB/s", "peak RSS MB", "baseline", "ratio", "goal",
               "broker")
     lines = []
     for r in rows:
         if not r["seconds"]:
-            lines.append((r["command"], f"{r['size']:,}", "-", "-", "-", "-", r["note"], "-", "", r["broker"]))
+            lines.append((r["command"], f"{r['size']:,}", "-", "-", "-", "-", "-", r["note"], "-", "", r["broker"]))
             continue
-        base = f"{r['baseline']} {r['baseline_s']:.2f} s" if r["baseline_s"] else (r["baseline"] and "-")
-        lines.append((r["command"], f"{r['size']:,}", f"{r['seconds']:.2f}",
+        base = (f"{r['baseline']} {r['baseline_s']:.2f} s, cpu {r['baseline_cpu']:.1f} s" if r["baseline_s"]
+                else (r["baseline"] and "-"))
+        lines.append((r["command"], f"{r['size']:,}", f"{r['seconds']:.2f}", f"{r['cpu']:.1f}" if r["cpu"] else "-",
                       f"{r['rate']:,.0f}" if r["size"] >= PER_OBS else "-",
                       f"{r['mbps']:.0f}" if r["mbps"] else "-", f"{r['rss']:.0f}" if r["rss"] else "-",
                       base or "-", f"{r['ratio']:.2f}x" if r["ratio"] else "-", r["goal"], r["broker"]))

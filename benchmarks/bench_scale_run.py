@@ -18,6 +18,7 @@ ELASTICC = [str(Path(sys.executable).parent / "elasticc-stream")]  # the install
 class Run:
     seconds: float
     rss_mb: float  # peak RSS of the process, or of its largest waited-for descendant (prepare's workers)
+    cpu: float = 0.0  # user + system seconds of the process and its waited-for descendants
     lines: list[tuple[float, str]] = field(default_factory=list)  # (seconds since start, line) of stdout
     stderr: str = ""
 
@@ -48,7 +49,8 @@ def run(cmd: list[str], *, timeout: float, capture: bool = True, stdout_path: st
         if not capture:
             out.close()
     reader.join(5)
-    result = Run(seconds, usage.ru_maxrss / 1024, lines, b"".join(errors).decode(errors="replace"))
+    result = Run(seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, lines,
+                 b"".join(errors).decode(errors="replace"))
     if proc.returncode != 0:
         tail = "\n".join(x for _, x in lines[-5:]) + "\n" + result.stderr[-2000:]
         raise RuntimeError(f"{' '.join(map(str, cmd))} exited {proc.returncode}:\n{tail}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import struct
 import uuid
@@ -182,3 +183,17 @@ def test_replay_stops_at_a_corrupt_payload_and_never_sends_it(batch: Path, kafka
         consumer.close()
     assert set(values) <= set(good[:6]) and good[4] in values  # the first observation went out, whole
     assert good[6] not in values
+
+
+def test_non_ascii_and_undecodable_file_names_come_back_as_written(tmp_path: Path) -> None:
+    schema = af.shipped("stream2022")
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    names = ["alert_é_src1.avro.gz", os.fsdecode(b"alert_\xff_src2.avro.gz"), "alert_plain_src3.avro.gz"]
+    for i, name in enumerate(names):
+        record = af.elasticc_record(schema, source_id=1 + i, object_id=5, mjd=60000.0 + i)
+        af.write(folder / name, af.gz(af.container([record], schema)))
+    assert prepare(folder, jobs=1).alerts == 3
+    with AlertIndex.load(folder) as index:
+        assert [e.file for e in index.entries] == names
+        assert all(index.path(e).is_file() for e in index.entries)

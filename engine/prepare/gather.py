@@ -33,12 +33,12 @@ def gather(
     """
     out = GatherResult()
     (root / GATHERED_DIR).mkdir(exist_ok=True)
-    base = str(root)
+    base = str(root) + os.sep
     owners: dict[str, str] = {}
     for src in sorted(sources):
         name = src.rsplit("/", 1)[-1]
         rel = f"{GATHERED_DIR}/{name}"
-        src_path, dst = os.path.join(base, src), os.path.join(base, GATHERED_DIR, name)
+        src_path, dst = base + src, base + rel  # plain concatenation: this loop runs once per alert
         owner = owners.get(name)
         if owner is not None:
             if same_content(Path(src_path), root / owner):

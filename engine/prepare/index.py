@@ -26,9 +26,8 @@ import os
 import struct
 import zlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from elasticc_stream.engine.errors import UserError
 
@@ -44,14 +43,14 @@ ENTRY = struct.Struct("<qqdQIIQQHHHB8sx")
 BLOCK = 4096  # entries read at once
 CHECK_CHUNK = 8 << 20
 NO_OBJECT = 1
+_REGION = {"entries": "entry table", "payloads": "payload section"}
 
 
 class IndexCorrupt(UserError):
     """A checksum of the index does not match: its text names the region (and the alert)."""
 
 
-@dataclass(frozen=True)
-class IndexEntry:
+class IndexEntry(NamedTuple):  # a tuple, not a dataclass: replay decodes one per alert sent
     file: str  # path relative to the index's root, e.g. "gathered/alert_...avro.gz"
     dia_source_id: int
     dia_object_id: int | None  # None only when the alert itself carries no diaObjectId
@@ -105,20 +104,36 @@ class _Entries(Sequence):
         n = min(BLOCK, self._count - first)
         raw = self._index._pread_abs(self._offset + first * ENTRY.size, n * ENTRY.size, "entry table")
         rows = list(ENTRY.iter_unpack(raw))
-        lo = min(min(r[6], r[7]) for r in rows)
-        hi = max(max(r[6] + r[8], r[7] + r[9]) for r in rows)
-        names = self._index._pread_abs(self._names + lo, hi - lo, "names")
+        lo = min(min(r[6] for r in rows), min(r[7] for r in rows))
+        hi = max(max(r[6] + r[8] for r in rows), max(r[7] + r[9] for r in rows))
+        raw_names = self._index._pread_abs(self._names + lo, hi - lo, "names")
+        # Byte offsets index the decoded text only when every name is ASCII (the usual case, and fast).
+        names: Any = raw_names.decode() if raw_names.isascii() else _Utf8(raw_names)
         fps = self._fps
+        bands: dict[bytes, str] = {}
         block = []
         for sid, oid, mjd, off, length, crc, f_off, s_off, f_len, s_len, schema, flags, band in rows:
-            block.append(IndexEntry(
-                names[f_off - lo:f_off - lo + f_len].decode(), sid, None if flags & NO_OBJECT else oid, mjd,
-                band.rstrip(b"\0").decode(), fps[schema], off, length, crc,
-                names[s_off - lo:s_off - lo + s_len].decode()))
+            name = bands.get(band)
+            if name is None:
+                name = bands[band] = band.rstrip(b"\0").decode()
+            f_off -= lo
+            s_off -= lo
+            block.append(IndexEntry(names[f_off:f_off + f_len], sid, None if flags & NO_OBJECT else oid, mjd, name,
+                                    fps[schema], off, length, crc, names[s_off:s_off + s_len]))
         if len(self._cache) >= 2:
             self._cache.pop(next(iter(self._cache)))
         self._cache[b] = block
         return block
+
+
+class _Utf8:
+    """Slices of UTF-8 bytes by byte offsets, decoded (undecodable bytes of odd file names kept as is)."""
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+
+    def __getitem__(self, s: slice) -> str:
+        return self.raw[s].decode("utf-8", "surrogateescape")
 
 
 class AlertIndex:
@@ -286,11 +301,20 @@ def check_sections(fd: int, header: dict[str, Any], names: tuple[str, ...]) -> N
             got = zlib.crc32(chunk, got)
             pos += len(chunk)
         if got != crc:
-            raise IndexCorrupt(f"{'entry table' if name == 'entries' else name} does not match its checksum")
+            raise IndexCorrupt(f"{_REGION.get(name, name)} does not match its checksum")
 
 
 def check_payloads(index: AlertIndex) -> IndexEntry | None:
-    """The first entry whose payload does not match its checksum, or None (payloads read in big pieces)."""
+    """The first entry whose payload does not match its checksum, or None.
+
+    The whole section's checksum is checked first (one pass in C, in big reads); only when it does not
+    match are the entries' own checksums read to name the alert (or the first one, when the damage is
+    outside every payload's bytes: the section's checksum itself)."""
+    try:
+        check_sections(index._fd, index.header, ("payloads",))  # type: ignore[arg-type]
+        return None
+    except IndexCorrupt:
+        pass
     entries = index.entries
     i, n = 0, len(entries)
     while i < n:
@@ -307,4 +331,4 @@ def check_payloads(index: AlertIndex) -> IndexEntry | None:
                 return e
             pos += e.payload_length
         i = j
-    return None
+    return entries[0] if n else None

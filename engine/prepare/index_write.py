@@ -33,7 +33,7 @@ class IndexWriter:
         self.payload_size = 0
         self.names_size = 0
         self.count = 0
-        self.entries_crc = self.names_crc = 0
+        self.entries_crc = self.names_crc = self.payloads_crc = 0
         self.fps: dict[str, int] = {}
         self.schemas: list[list[Any]] = []
 
@@ -42,6 +42,7 @@ class IndexWriter:
         offset = self.payload_size
         self.out.write(data)
         self.payload_size += len(data)
+        self.payloads_crc = zlib.crc32(data, self.payloads_crc)
         return offset, zlib.crc32(data) if crc is None else crc
 
     def entry(self, *, file: str, source: str, dia_source_id: int, dia_object_id: int | None, mid_point_tai: float,
@@ -51,7 +52,7 @@ class IndexWriter:
         if number is None:
             number = self.fps[schema_fp] = len(self.schemas)
             self.schemas.append([schema_fp, schema])
-        f, s = file.encode(), source.encode()
+        f, s = file.encode("utf-8", "surrogateescape"), source.encode("utf-8", "surrogateescape")
         f_off = self._name(f)
         s_off = f_off if s == f else self._name(s)
         record = ENTRY.pack(dia_source_id, dia_object_id or 0, mid_point_tai, offset, length, crc, f_off, s_off,
@@ -71,7 +72,7 @@ class IndexWriter:
     def publish(self, state: dict[str, Any], layout: str) -> Path:
         """Finish the file, fsync it and rename it over the index."""
         try:
-            sections: dict[str, list[int]] = {"payloads": [PREFIX.size, self.payload_size]}
+            sections: dict[str, list[int]] = {"payloads": [PREFIX.size, self.payload_size, self.payloads_crc]}
             pos = PREFIX.size + self.payload_size
             for name, spill, size, crc in (("entries", self.entries, self.count * ENTRY.size, self.entries_crc),
                                            ("names", self.names, self.names_size, self.names_crc)):

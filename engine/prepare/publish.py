@@ -53,12 +53,11 @@ class Previous:
             self.index.close()
 
 
-def unchanged(previous: Previous, runs: list[Path], files: dict[str, str | None], state: dict[str, Any],
-              reused: set[str]) -> bool:
+def unchanged(previous: Previous, runs: list[Path], state: dict[str, Any]) -> bool:
     """True when the earlier index is exactly what would be written now (then it is kept as it is)."""
-    if previous.index is None or runs or state != previous.state:
-        return False
-    return all(e.source in reused and files.get(e.source) == e.file for e in previous.index.entries)
+    # The state records every indexed source's stat and where it was gathered: equal states, and no new
+    # run, mean the same entries pointing at the same files.
+    return previous.index is not None and not runs and state == previous.state
 
 
 def write_merged(root: Path, previous: Previous, runs: list[Path], files: dict[str, str | None],

@@ -308,7 +308,7 @@ def _write(
         "gathered": {s: v for s, v in sorted(gathered_state.items()) if s in indexed},
     }
     report.index_path = str(plan.root / INDEX_NAME)
-    if unchanged(plan.previous, runs, files, state, reused):
+    if unchanged(plan.previous, runs, state):
         report.alerts = len(plan.previous.index.entries)
         return  # nothing changed: the index on disk is already this one
     report.alerts = write_merged(plan.root, plan.previous, runs, files, reused, plan.layout, state)

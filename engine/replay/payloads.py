@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from typing import Any
+from zlib import crc32
 
 MAX_READ = 8 << 20  # bytes per read: a huge observation is read in pieces, not all at once
 
@@ -40,8 +41,8 @@ class PayloadReader:
                 entry = entries[j]
                 size = entry.payload_length
                 payload = data[pos:pos + size]
-                if check is not None:
-                    check(entry, payload)
+                if check is not None and crc32(payload) != entry.payload_crc:
+                    check(entry, payload)  # raises IndexCorrupt, naming the alert
                 yield j, payload
                 pos += size
             i = end
