@@ -3,10 +3,11 @@
 No real registry can be run here: Confluent's is on none of the package registries this project reaches, and
 Apicurio Registry (Maven Central) could not be built into a runnable Quarkus application: its 3.3.3 app needs
 apicurio-registry-schema-util-provider 3.3.3, which is not served, and the parent POM of 3.0.9 is not served
-either. So this small HTTP server answers the three calls that confluent-kafka's SchemaRegistryClient makes for
+either. So this small HTTP server answers the four calls that confluent-kafka's SchemaRegistryClient makes for
 us, as the Confluent REST API documents them:
 
-    GET  /schemas/ids/{id}                -> {"schema": "..."}            (404, error_code 40403, if unknown)
+    GET  /schemas/ids/{id}                -> {"schema": "...", "references": [...]}   (404, error_code 40403)
+    GET  /subjects/{subject}/versions/{v} -> {"subject", "version", "id", "schema", "references"}   (references)
     POST /subjects/{subject}              -> {"subject", "id", "version", "schema"}   (lookup; 404 40403/40401)
     POST /subjects/{subject}/versions     -> {"id": N}                    (register; the same id if known)
 
@@ -28,6 +29,7 @@ class StandInRegistry:
     def __init__(self, user_info: str | None = None, first_id: int = 1) -> None:
         self.user_info = user_info
         self.schemas: dict[int, str] = {}
+        self.references: dict[int, list[dict]] = {}  # id -> [{"name", "subject", "version"}]
         self.subjects: dict[str, list[int]] = {}
         self.requests: list[tuple[str, str]] = []  # (method, path), to check what the client asked
         self._next_id = first_id
@@ -40,10 +42,14 @@ class StandInRegistry:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def add(self, schema: dict, subject: str | None = None, schema_id: int | None = None) -> int:
+    def add(self, schema: dict, subject: str | None = None, schema_id: int | None = None,
+            references: list[dict] | None = None) -> int:
         """Register `schema` directly (as another producer would have), returning its id."""
         with self._lock:
-            return self._register(json.dumps(schema), subject, schema_id)
+            found = self._register(json.dumps(schema), subject, schema_id)
+            if references:
+                self.references[found] = references
+            return found
 
     def _register(self, text: str, subject: str | None, schema_id: int | None = None) -> int:
         wanted = json.loads(text)
@@ -80,9 +86,20 @@ class StandInRegistry:
                 if len(parts) == 3 and parts[:2] == ["schemas", "ids"] and parts[2].isdigit():
                     with registry._lock:
                         text = registry.schemas.get(int(parts[2]))
+                        refs = registry.references.get(int(parts[2]))
                     if text is None:
                         return self._send(404, {"error_code": 40403, "message": "Schema not found"})
-                    return self._send(200, {"schema": text})
+                    return self._send(200, {"schema": text, **({"references": refs} if refs else {})})
+                if len(parts) == 4 and parts[0] == "subjects" and parts[2] == "versions":
+                    with registry._lock:
+                        ids = registry.subjects.get(unquote(parts[1]), [])
+                        pick = len(ids) if parts[3] == "latest" else int(parts[3]) if parts[3].isdigit() else 0
+                        if not 1 <= pick <= len(ids):
+                            return self._send(404, {"error_code": 40402, "message": "Version not found"})
+                        found = ids[pick - 1]
+                        body = {"subject": unquote(parts[1]), "version": pick, "id": found,
+                                "schema": registry.schemas[found], "references": registry.references.get(found, [])}
+                    return self._send(200, body)
                 self._send(404, {"error_code": 404, "message": f"no route {path}"})
 
             def do_POST(self) -> None:

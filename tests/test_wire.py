@@ -4,6 +4,7 @@ and a schema registry through confluent-kafka's client (against the stand-in ser
 from __future__ import annotations
 
 import argparse
+import json
 import struct
 from pathlib import Path
 
@@ -187,3 +188,40 @@ def test_replay_settings_for_framing_and_registry(tmp_path: Path) -> None:
         load_replay_config(None, {"bootstrap": "h:1", "topic": "t", "data": tmp_path, "framing": "rubin"})
     with pytest.raises(UserError, match="only serve with framing confluent"):
         load_replay_config(None, {"bootstrap": "h:1", "topic": "t", "data": tmp_path, "schema_id": 3}).validated()
+
+
+def test_registry_schema_with_references_is_made_self_contained() -> None:
+    import io
+
+    import fastavro
+
+    point = {"type": "record", "name": "Point", "namespace": "geo", "fields": [
+        {"name": "x", "type": "int"}, {"name": "label", "type": "geo.Label"}]}
+    label = {"type": "enum", "name": "Label", "namespace": "geo", "symbols": ["A", "B"]}
+    track = {"type": "record", "name": "Track", "namespace": "app", "fields": [
+        {"name": "first", "type": "geo.Point"}, {"name": "maybe", "type": ["null", "geo.Point"]},
+        {"name": "all", "type": {"type": "array", "items": "geo.Point"}}, {"name": "tag", "type": "geo.Label"}]}
+    record = {"first": {"x": 1, "label": "A"}, "maybe": None, "all": [{"x": 2, "label": "B"}], "tag": "B"}
+    named: dict = {}
+    for schema in (label, point):
+        fastavro.parse_schema(schema, named_schemas=named)
+    out = io.BytesIO()
+    fastavro.schemaless_writer(out, fastavro.parse_schema(track, named_schemas=named), record)
+    with StandInRegistry() as server:
+        server.add(label, subject="geo.Label", schema_id=50)
+        server.add(point, subject="geo.Point", schema_id=51,
+                   references=[{"name": "geo.Label", "subject": "geo.Label", "version": 1}])
+        server.add(track, subject="tracks-value", schema_id=52,
+                   references=[{"name": "geo.Point", "subject": "geo.Point", "version": 1}])
+        alert = decode(confluent.frame(52, out.getvalue()), registry=Registry(server.url))[0]
+        assert alert.record == record and alert.schema_label == "registry"
+        # Self-contained: each referenced type defined once, at its first use, so the schema parses alone.
+        text = json.dumps(alert.schema)
+        assert text.count('"name": "geo.Point"') == 1 and text.count('"name": "geo.Label"') == 1
+        fastavro.parse_schema(alert.schema)
+        assert ("GET", "/subjects/geo.Point/versions/1") in server.requests
+        # A reference the registry does not have: one line naming it.
+        server.add(dict(track, name="Broken"), schema_id=53,
+                   references=[{"name": "geo.Gone", "subject": "geo.Gone", "version": 1}])
+        with pytest.raises(DecodeError, match=r"schema id 53: reference geo.Gone \(geo.Gone version 1\)"):
+            decode(confluent.frame(53, out.getvalue()), registry=Registry(server.url))

@@ -130,16 +130,38 @@ class Registry:
         kind = (found.schema_type or "AVRO").upper()
         if kind != "AVRO":
             raise self._failure(schema_id, f"registry {self.shown}: schema id {schema_id} is {kind}, not Avro")
-        if found.references:
-            raise self._failure(schema_id, f"registry {self.shown}: schema id {schema_id} refers to other "
-                                           "subjects' schemas; only self-contained schemas are supported")
         try:
             parsed = json.loads(found.schema_str)
         except (TypeError, ValueError):
             raise self._failure(schema_id, f"registry {self.shown}: schema id {schema_id} is not JSON") from None
         if not isinstance(parsed, dict):
             raise self._failure(schema_id, f"registry {self.shown}: schema id {schema_id} is not a record schema")
+        if found.references:
+            from elasticc_stream.engine.wire.references import inline
+
+            named: dict[str, Any] = {}
+            self._collect(schema_id, found.references, named, set())
+            parsed = inline(parsed, named)
         return parsed
+
+    def _collect(self, schema_id: int, references: list, named: dict[str, Any], seen: set) -> None:
+        """Every schema that `references` name, and theirs in turn, by the full name each defines."""
+        from elasticc_stream.engine.wire.references import defined_name
+
+        for ref in references:
+            where = (ref.subject, ref.version)
+            if where in seen:
+                continue
+            seen.add(where)
+            what = f"schema id {schema_id}: reference {ref.name} ({ref.subject} version {ref.version})"
+            try:
+                found = self._client.get_version(ref.subject, ref.version).schema
+                definition = json.loads(found.schema_str)
+            except Exception as exc:  # SchemaRegistryError, connection errors, JSON errors
+                raise self._failure(schema_id, f"registry {self.shown}: {what}: {self._clean(exc)}") from None
+            if found.references:
+                self._collect(schema_id, found.references, named, seen)
+            named[defined_name(definition) or ref.name] = definition
 
     def _remember(self, schema_id: int, reason: str | None) -> None:
         with self._lock:
