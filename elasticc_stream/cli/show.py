@@ -70,7 +70,7 @@ def _run(args: argparse.Namespace) -> int:
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty() and "NO_COLOR" not in os.environ)
     for flag, value in (("--record", args.record), ("--max", args.max_records)):
         if value is not None and value < 1:
-            raise UserError(f"{flag} {value}: records are counted from 1")
+            raise UserError(f"{flag} {value}: must be at least 1 (records are counted from 1)")
     failed = 0
     shown = 0
     try:
