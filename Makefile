@@ -39,7 +39,7 @@ demo: setup
 	$(BIN)/elasticc-stream demo
 
 # The prepare benchmark's baseline is the reference note's `pigz -dc | tar xf`; without pigz it uses gzip -dc.
-bench: setup
+bench: setup kafka
 	@command -v pigz >/dev/null || apt-get install -y -qq pigz >/dev/null 2>&1 || \
 		echo "pigz not installed: the prepare baseline uses gzip -dc"
 	$(BIN)/python -m benchmarks

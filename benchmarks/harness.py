@@ -9,8 +9,9 @@ from pathlib import Path
 
 
 @contextmanager
-def scratch_and_broker(bootstrap: str | None, prefix: str) -> Iterator[tuple[Path, str]]:
-    """Yield (scratch folder, bootstrap): the given broker, or an embedded one started for the run."""
+def scratch_and_broker(bootstrap: str | None, prefix: str, kafka: bool = False) -> Iterator[tuple[Path, str]]:
+    """Yield (scratch folder, bootstrap): the given broker, or one started for the run (embedded, or with
+    `kafka` a single Apache Kafka node)."""
     from elasticc_stream.engine.broker.process import start_broker, stop_broker
 
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
@@ -18,7 +19,7 @@ def scratch_and_broker(bootstrap: str | None, prefix: str) -> Iterator[tuple[Pat
             yield Path(tmp), bootstrap
             return
         state = Path(tmp) / "broker"
-        info = start_broker(port=0, state_dir=state, die_with_parent=True)
+        info = start_broker(port=0, state_dir=state, die_with_parent=True, kafka=kafka)
         try:
             yield Path(tmp), info.address
         finally:

@@ -278,3 +278,15 @@ def test_watermarks_and_lag(kafka_bootstrap: str, broker_kind: str, make_topic) 
         assert row["high"] == 30 and row["lag"] == 18 and report["note"] is None
     else:
         assert row["high"] <= 30 and row["lag"] <= 18 and "undercount" in report["note"]
+
+
+def test_node_command_without_a_cluster_is_one_clear_line(tmp_path: Path) -> None:
+    done = run_cli("broker", "node", "freeze", "2", "--dir", str(tmp_path))
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no Apache Kafka cluster recorded" in lines[0]
+
+
+def test_nodes_need_kafka(tmp_path: Path) -> None:
+    done = run_cli("broker", "start", "--embedded", "--nodes", "3", "--port", "0", "--dir", str(tmp_path))
+    assert done.returncode == 1 and "--nodes needs --kafka" in done.stderr
