@@ -5,15 +5,17 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import alert_factory as af
-from conftest import run_cli
+from conftest import CLI, START_FLAGS, run_cli
 from elasticc_stream.engine.decoder import decode
 from elasticc_stream.engine.kafka_config import consumer_config
-from elasticc_stream.engine.prepare import prepare
+from elasticc_stream.engine.prepare import AlertIndex, prepare
 from elasticc_stream.engine.replay.config import ReplayConfig
 
 V0_9_1 = Path(af.decoder.__file__).parent / "data" / "schemas" / "v0_9_1" / "elasticc.v0_9_1.alert.avsc"
@@ -91,9 +93,10 @@ class Recorder:
         return [e for e in self.events if isinstance(e, kind)]
 
 
-def own_broker(tmp_path: Path) -> tuple[str, int, Path]:
+def own_broker(tmp_path: Path, kind: str = "tansu") -> tuple[str, int, Path]:
+    """A broker of this test's own (to freeze, kill or restart): "tansu" (embedded) or "kafka" (one KRaft node)."""
     state = tmp_path / "own-broker"
-    started = run_cli("broker", "start", "--port", "0", "--dir", str(state), "--embedded", timeout=60)
+    started = run_cli("broker", "start", "--port", "0", "--dir", str(state), *START_FLAGS[kind], timeout=240)
     assert started.returncode == 0, started.stderr
     address = started.stdout.strip().splitlines()[-1]
     pid = int((state / "broker.pid").read_text().split()[0])
@@ -104,3 +107,28 @@ def stop_own_broker(pid: int, state: Path) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGCONT)
     run_cli("broker", "stop", "--dir", str(state), timeout=60)
+
+
+def exactly_once(bootstrap: str, topic: str, data: Path) -> None:
+    """The topic holds each prepared alert exactly once, as an independent plain consumer counts it."""
+    expected = {e.dia_source_id for e in AlertIndex.load(data).entries}
+    messages = drain(bootstrap, topic, len(expected))
+    ids = Counter(source_ids(messages))
+    lost = expected - set(ids)
+    repeated = {i: n for i, n in ids.items() if n > 1}
+    assert (len(lost), len(repeated)) == (0, 0), f"lost {sorted(lost)[:10]}, repeated {sorted(repeated)[:10]}"
+    assert set(ids) == expected and len(messages) == len(expected)
+
+
+def start_replay(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([*CLI, "replay", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_line(proc: subprocess.Popen, prefix: str) -> list[str]:
+    lines = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line.rstrip("\n"))
+        if line.startswith(prefix):
+            return lines
+    raise AssertionError(f"no line {prefix!r} in {lines} (stderr: {proc.stderr.read() if proc.stderr else ''})")

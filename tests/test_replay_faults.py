@@ -25,7 +25,18 @@ from elasticc_stream.engine.errors import UserError
 from elasticc_stream.engine.prepare import AlertIndex
 from elasticc_stream.engine.replay import events as ev
 from elasticc_stream.engine.replay.runner import Replayer
-from replay_helpers import Recorder, config_for, drain, make_batch, own_broker, source_ids, stop_own_broker
+from replay_helpers import (
+    Recorder,
+    config_for,
+    drain,
+    exactly_once,
+    make_batch,
+    own_broker,
+    source_ids,
+    start_replay,
+    stop_own_broker,
+    wait_for_line,
+)
 
 pytestmark = pytest.mark.broker
 
@@ -38,31 +49,6 @@ def batch40(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def batch800(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_batch(tmp_path_factory.mktemp("faults") / "gathered800", 800)
-
-
-def exactly_once(bootstrap: str, topic: str, data: Path) -> None:
-    """The topic holds each prepared alert exactly once, as an independent plain consumer counts it."""
-    expected = {e.dia_source_id for e in AlertIndex.load(data).entries}
-    messages = drain(bootstrap, topic, len(expected))
-    ids = Counter(source_ids(messages))
-    lost = expected - set(ids)
-    repeated = {i: n for i, n in ids.items() if n > 1}
-    assert (len(lost), len(repeated)) == (0, 0), f"lost {sorted(lost)[:10]}, repeated {sorted(repeated)[:10]}"
-    assert set(ids) == expected and len(messages) == len(expected)
-
-
-def start_replay(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([*CLI, "replay", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for_line(proc: subprocess.Popen, prefix: str) -> list[str]:
-    lines = []
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        lines.append(line.rstrip("\n"))
-        if line.startswith(prefix):
-            return lines
-    raise AssertionError(f"no line {prefix!r} in {lines} (stderr: {proc.stderr.read() if proc.stderr else ''})")
 
 
 # -- exactly once across crashes --------------------------------------------------------------------------
@@ -304,11 +290,12 @@ def test_dead_address_fails_fast_and_clearly(batch40: Path):
 
 # -- faults said clearly and fast -------------------------------------------------------------------------
 
-@pytest.mark.timeout(240)
-def test_broker_frozen_during_replay_and_consume_save_stall_reported_each_offset_once(tmp_path: Path):
+@pytest.mark.timeout(400)
+@pytest.mark.parametrize("kind", ["tansu", "kafka"])
+def test_broker_frozen_during_replay_and_consume_save_stall_reported_each_offset_once(tmp_path: Path, kind: str):
     """SIGSTOP of the broker for 12 s while a replay sends and `consume --save` reads the same topic."""
     data = make_batch(tmp_path / "stall", 300)
-    address, pid, state = own_broker(tmp_path)
+    address, pid, state = own_broker(tmp_path, kind)
     saved = tmp_path / "saved"
     try:
         from elasticc_stream.engine.topics import ensure_topic
@@ -351,9 +338,10 @@ def test_broker_frozen_during_replay_and_consume_save_stall_reported_each_offset
         stop_own_broker(pid, state)
 
 
-@pytest.mark.timeout(180)
-def test_broker_killed_mid_replay_ends_within_the_timeout_with_one_line(tmp_path: Path, batch800: Path):
-    address, pid, state = own_broker(tmp_path)
+@pytest.mark.timeout(400)
+@pytest.mark.parametrize("kind", ["tansu", "kafka"])
+def test_broker_killed_mid_replay_ends_within_the_timeout_with_one_line(tmp_path: Path, batch800: Path, kind: str):
+    address, pid, state = own_broker(tmp_path, kind)
     try:
         proc = start_replay("--bootstrap", address, "--topic", "killed", "--data", str(batch800), "--per-obs", "20",
                             "--observations", "-1", "--interval", "0.3", "--broker-timeout", "5")
