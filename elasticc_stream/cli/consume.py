@@ -134,7 +134,8 @@ def _offsets(args: argparse.Namespace, bootstrap: str, topic: str, props: dict) 
     for p in report.partitions:
         committed = "-" if p.committed is None else str(p.committed)
         print(f"{p.partition:>9} {committed:>10} {p.low:>10} {p.high:>10} {p.lag:>10}")
-    print(f"{'total':>9} {report.committed_partitions:>10} {'':>10} {'':>10} {report.total_lag:>10}"
+    # The committed column holds offsets: a count of partitions does not belong in it.
+    print(f"{'total':>9} {'':>10} {'':>10} {'':>10} {report.total_lag:>10}"
           f"   ({report.committed_partitions} of {len(report.partitions)} partitions committed)")
     if note:
         print(f"note: {note}")
@@ -164,11 +165,16 @@ def _consume(args: argparse.Namespace, bootstrap: str, topic: str, props: dict, 
                        timeout=args.timeout, start=args.start, kafka=props,
                        connect_timeout=args.connect_timeout, registry=registry),
         on_kafka_error=_KafkaErrors(status),
+        on_connected=lambda: announce(),
     )
-    if registry is not None:
-        status.line(f"schema registry: {registry.shown} (for framed messages of an id lsst-alert-packet does not ship)")
-    status.line(f"group id: {stream.group_id}"
-                + ("" if args.group else "  (pass --group with it to continue from here later)"))
+
+    def announce() -> None:
+        # Only once the broker answered: before an error, a group id is noise.
+        if registry is not None:
+            status.line(f"schema registry: {registry.shown} "
+                        "(for framed messages of an id lsst-alert-packet does not ship)")
+        status.line(f"group id: {stream.group_id}"
+                    + ("" if args.group else "  (pass --group with it to continue from here later)"))
     write_alert = _json_line if args.json else _human_line
     out = sys.stdout
     dumped = args.dump_schema is None
@@ -219,7 +225,7 @@ def _consume(args: argparse.Namespace, bootstrap: str, topic: str, props: dict, 
         events.close()  # commits what was handled, whichever way the loop ended
         signal.signal(signal.SIGINT, previous)
         status.clear()
-    return 0
+    return 130 if interrupted else 0  # 128 + SIGINT, as for every other command stopped by Ctrl-C
 
 
 def _human_line(event) -> str:
@@ -280,7 +286,17 @@ def _summary(event, stream, saver, interrupted: bool, args: argparse.Namespace, 
     if event.alerts:
         status.line(f"  rate: {event.rate:.1f} alerts/s")
     if event.latency_max is not None:
-        status.line(f"  latency (Kafka timestamp to receipt): p50 {_secs(event.latency_p50)}, "
+        # Messages already in the topic when this consumer joined waited there: their figure is age, not the
+        # stream's latency.
+        backlog, alerts = getattr(stream, "backlog_alerts", 0), max(1, event.alerts)
+        if backlog >= alerts:
+            what = "age (Kafka timestamp to receipt; all were in the topic before this consumer joined)"
+        elif backlog:
+            what = (f"latency and age (Kafka timestamp to receipt; {backlog} of {event.alerts} were in the topic "
+                    "before this consumer joined: for them it is age)")
+        else:
+            what = "latency (Kafka timestamp to receipt)"
+        status.line(f"  {what}: p50 {_secs(event.latency_p50)}, "
                     f"p99 {_secs(event.latency_p99)}, max {_secs(event.latency_max)}")
     if saver is not None:
         status.line(f"  saved: {saver.written} file{'s' if saver.written != 1 else ''} in {saver.directory}"

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from elasticc_stream import __version__
 
 # Order of the subcommands in --help.
-COMMANDS = ("broker", "prepare", "replay", "consume", "show", "tui", "demo", "simulate")
+COMMANDS = ("broker", "prepare", "replay", "consume", "show", "tui", "demo", "simulate", "conf")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from elasticc_stream.cli.common import apply_size_caps
     from elasticc_stream.engine.errors import UserError
 
-    if args.verbose:
+    if args.verbose and not _is_tui(args):
         _show_client_logs()
     try:
         apply_size_caps(args)
@@ -53,6 +53,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"elasticc-stream {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _is_tui(args: argparse.Namespace) -> bool:
+    """The terminal is the TUI's screen: its client lines go to its event log, never to stderr."""
+    return args.command == "tui" or (args.command == "demo" and not getattr(args, "headless", False))
 
 
 def _show_client_logs() -> None:

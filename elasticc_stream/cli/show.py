@@ -51,6 +51,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_run)
 
 
+def _archive_hint(path: str) -> str | None:
+    """A NITE*.tar.gz is a night of alerts, not one: say how to get at them instead of a decode error."""
+    import tarfile
+    from pathlib import Path
+
+    try:
+        is_tar = Path(path).is_file() and tarfile.is_tarfile(path)
+    except OSError:
+        return None
+    if not is_tar:
+        return None
+    folder = Path(path).parent
+    return (f"{path} is a tar archive (a night of alerts), not an alert: `elasticc-stream prepare {folder}` "
+            f"unpacks and validates it, then show any file of {folder / 'gathered'}")
+
+
 def _run(args: argparse.Namespace) -> int:
     import shutil
 
@@ -96,7 +112,7 @@ def _run(args: argparse.Namespace) -> int:
                         raise DecodeError(path, f"--record {args.record}: the file holds {number} record(s)")
             except DecodeError as exc:
                 failed += 1
-                print(f"elasticc-stream show: error: {exc}", file=sys.stderr, flush=True)
+                print(f"elasticc-stream show: error: {_archive_hint(path) or exc}", file=sys.stderr, flush=True)
                 continue
     except BrokenPipeError:
         # The reader (`| head`) left: stop quietly, and keep Python's exit flush from failing again.

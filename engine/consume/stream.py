@@ -22,6 +22,7 @@ from elasticc_stream.engine.consume.events import AlertReceived, ConsumeEvent, C
 from elasticc_stream.engine.consume.group import default_group_id
 from elasticc_stream.engine.consume.stats import LatencyStats, overall_rate
 from elasticc_stream.engine.errors import UserError
+from elasticc_stream.engine.kafka_admin.reach import ErrorTrap, wait_for_metadata
 from elasticc_stream.engine.kafka_config import consumer_config, scrub
 
 # librdkafka's own log lines go through this logger; the NullHandler keeps them off the terminal unless an
@@ -67,7 +68,8 @@ class AlertStream:
     (broker down, authentication refused...) from the consuming thread; secrets are scrubbed from them.
     """
 
-    def __init__(self, options: ConsumeOptions, on_kafka_error: Callable[[str], None] | None = None) -> None:
+    def __init__(self, options: ConsumeOptions, on_kafka_error: Callable[[str], None] | None = None,
+                 on_connected: Callable[[], None] | None = None) -> None:
         if options.start not in STARTS:
             raise UserError(f"start must be one of {', '.join(STARTS)}, not {options.start!r}")
         if options.max_alerts is not None and options.max_alerts < 1:
@@ -79,6 +81,8 @@ class AlertStream:
         self.stop_reason: str | None = None  # "max", "timeout" or "stopped" once events() has finished
         self.kafka_errors: list[str] = []
         self._on_kafka_error = on_kafka_error
+        self._on_connected = on_connected  # once the broker has answered (the topic may still be missing)
+        self._trap = ErrorTrap(options.kafka)
         self._connected = False
         self._stop = threading.Event()
         self._consumer = None
@@ -89,6 +93,8 @@ class AlertStream:
         self._handled: dict[tuple[str, int], int] = {}
         self.redelivered = 0
         self._assigned_at: float | None = None
+        self._assigned_wall: float | None = None  # first assignment, wall clock: older messages are backlog
+        self.backlog_alerts = 0  # alerts produced before that: their "latency" is the age they had in the topic
         # Set once the group has handed this consumer its partitions: a producer started before that would
         # count the group join (~3 s on the embedded broker) as stream latency.
         self.assigned = threading.Event()
@@ -130,18 +136,17 @@ class AlertStream:
             consumer = Consumer(config)
         except KafkaException as exc:
             raise UserError(f"bad Kafka configuration: {self._scrub(exc)}") from None
-        # Metadata first, with a deadline: without it a wrong address would just wait forever for messages.
+        # Metadata first, with a deadline: without it a wrong address would just wait forever for messages; a
+        # refused or unresolvable one ends at once (librdkafka knows after 0 ms).
         try:
-            meta = consumer.list_topics(topic=opts.topic, timeout=opts.connect_timeout)
-        except KafkaException as exc:
+            meta = wait_for_metadata(consumer, self._trap, opts.bootstrap, opts.connect_timeout, opts.kafka,
+                                     topic=opts.topic)
+        except UserError:
             consumer.close()
-            # The client's own last complaint ("Connection refused", "SASL authentication failed"...) says
-            # more than the generic metadata failure.
-            specific = [e for e in self.kafka_errors if "brokers are down" not in e]
-            why = (specific or self.kafka_errors or [self._scrub(exc)])[-1]
-            raise UserError(f"cannot reach Kafka at {opts.bootstrap} within {opts.connect_timeout:g} s: "
-                            f"{why}") from None
+            raise
         self._connected = True
+        if self._on_connected is not None:
+            self._on_connected()
         info = meta.topics.get(opts.topic)
         if info is None or info.error is not None or not info.partitions:
             consumer.close()
@@ -212,8 +217,10 @@ class AlertStream:
                     yield DecodeFailed(topic, partition, offset, exc.reason)
                 else:
                     whole = True
+                    backlog = ts is not None and self._assigned_wall is not None and ts / 1000 < self._assigned_wall
                     for alert in alerts:
                         self._alerts += 1
+                        self.backlog_alerts += backlog
                         yield AlertReceived(alert, topic, partition, offset, ts, latency, message.key(),
                                             tuple(message.headers() or ()))
                         if max_alerts is not None and self._alerts >= max_alerts:
@@ -305,6 +312,8 @@ class AlertStream:
 
     def _on_assign(self, consumer, partitions) -> None:
         self._assigned_at = time.monotonic()
+        if self._assigned_wall is None:
+            self._assigned_wall = time.time()
         self.assigned.set()
 
     def _on_revoke(self, consumer, partitions) -> None:
@@ -352,6 +361,7 @@ class AlertStream:
         )
 
     def _kafka_error(self, err) -> None:
+        self._trap(err)
         text = self._scrub(err.str() if hasattr(err, "str") else err)
         self.kafka_errors.append(text)
         del self.kafka_errors[:-100]  # a broker down for hours repeats itself; keep the recent ones

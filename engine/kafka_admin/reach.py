@@ -89,3 +89,29 @@ def probe(bootstrap: str, extra: Mapping[str, str] | None = None, timeout: float
         if trap.fatal or time.monotonic() >= deadline:
             why = trap.reason() or last
             return Reach(False, why, trap.fatal, elapsed)
+
+
+def wait_for_metadata(client, trap: ErrorTrap, bootstrap: str, timeout: float,
+                      extra: Mapping[str, str] | None = None, topic: str | None = None):
+    """`client.list_topics()` (a Producer, Consumer or AdminClient whose error_cb is `trap` or feeds it) in
+    short steps until the broker answers: a refused or unresolvable address raises UserError at once, a
+    broker that is only slow gets `timeout` seconds. Returns the metadata."""
+    from confluent_kafka import KafkaException
+    from elasticc_stream.engine.errors import UserError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            if topic is None:
+                return client.list_topics(timeout=max(0.01, min(STEP_S, left)))
+            return client.list_topics(topic=topic, timeout=max(0.01, min(STEP_S, left)))
+        except KafkaException as exc:
+            last = exc
+        client.poll(0)  # serves error_cb
+        if trap.fatal:
+            raise UserError(f"cannot reach Kafka at {bootstrap}: {trap.reason()}")
+        if time.monotonic() >= deadline:
+            why = trap.reason() or scrub(str(last.args[0].str() if last.args and hasattr(last.args[0], "str")
+                                             else last), extra or {})
+            raise UserError(f"no Kafka broker answered at {bootstrap} within {timeout:g} s: {why}")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from elasticc_stream.engine.config.settings import is_toml, shell_setting
 from elasticc_stream.engine.config.shell_conf import ShellConf, read_shell_conf
+from elasticc_stream.engine.config.suggest import did_you_mean
 from elasticc_stream.engine.config.toml_conf import TomlConf, read_toml_conf, string_table
 from elasticc_stream.engine.config.values import as_bool, as_float, as_int, check_bootstrap, check_topic
 from elasticc_stream.engine.errors import UserError
@@ -148,7 +149,10 @@ def load_replay_config(path: str | Path | None = None, overrides: Mapping[str, o
     for name in ("data", "schema"):
         target = values.get(name)
         if target is not None and not Path(target).exists():  # type: ignore[arg-type]
-            raise UserError(f"{where[name]}: {labels.get(name, name)} {target} does not exist")
+            label = labels.get(name, name)
+            # A flag is its own place: `--data nope does not exist`, not `--data: --data nope ...`.
+            place = "" if where[name] == label else f"{where[name]}: "
+            raise UserError(f"{place}{label} {target} does not exist")
     if values.get("speed") is not None and "interval" in values:
         notes.append("--speed spaces observations by their real time gaps; TIME_INTERVAL is not used")
     return ReplayConfig(**values, source=source, notes=notes)  # type: ignore[arg-type]
@@ -229,7 +233,13 @@ def _from_shell(conf: ShellConf, values: dict[str, object], where: dict[str, str
         here = f"{conf.source}:{item.line}"
         if name is None:
             if key not in CONF_HELPERS:
-                notes.append(f"ignored key {key} at {here}")
+                # The reference .conf holds keys only its own scripts read: a note, not an error; a key that
+                # looks like a typo of one we read says so.
+                hint = did_you_mean(key, [*CONF_KEYS, *CONF_HELPERS])
+                if hint:
+                    notes.append(f"warning: {here}: unknown key {key} is ignored{hint}")
+                else:
+                    notes.append(f"ignored key {key} at {here}")
             continue
         got = shell_setting(conf, key, replaced=name in given, blank_is_unset=name in ("bootstrap", "topic", "data"))
         if got is None:
@@ -246,8 +256,10 @@ def _from_toml(conf: TomlConf, values: dict[str, object], where: dict[str, str],
             values[key] = string_table(conf, key)
             continue
         if key not in TOML_KEYS:
-            notes.append(f"ignored key {key} at {here}")
-            continue
+            # Our own format: an unknown key is a mistake, not someone else's setting.
+            hint = did_you_mean(key, [*TOML_KEYS, "kafka", "registry"])
+            raise UserError(f"{here}: unknown key {key!r}"
+                            + (hint or f" (known keys: {', '.join(TOML_KEYS)}, [kafka], [registry])"))
         if key in given:
             continue
         if isinstance(value, dict | list):

@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from elasticc_stream.engine.errors import UserError
-from elasticc_stream.engine.kafka_config import scrub
 from elasticc_stream.engine.replay.config import ReplayConfig
 from elasticc_stream.engine.replay.encoding import MessageEncoding, message_encoding
 from elasticc_stream.engine.replay.events import Note, ReplayEvent
@@ -35,16 +34,6 @@ def load_index(config: ReplayConfig, emit: Callable[[ReplayEvent], None]) -> Any
     if not index.entries:
         raise UserError(f"{config.data}: no alerts in the prepared folder")
     return index
-
-
-def check_reachable(producer: Any, config: ReplayConfig) -> None:
-    from confluent_kafka import KafkaException
-
-    try:
-        producer.list_topics(timeout=METADATA_TIMEOUT_S)
-    except KafkaException as exc:
-        raise UserError(f"no Kafka broker answered at {config.bootstrap} within {METADATA_TIMEOUT_S:g} s "
-                        f"({scrub(str(exc.args[0].str() if exc.args else exc), config.kafka)})") from None
 
 
 def external_encoded(index: Any, config: ReplayConfig, plan: ReplayPlan,

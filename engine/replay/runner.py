@@ -15,6 +15,7 @@ from functools import partial
 from typing import Any
 
 from elasticc_stream.engine.errors import UserError
+from elasticc_stream.engine.kafka_admin.reach import ErrorTrap, wait_for_metadata
 from elasticc_stream.engine.kafka_config import producer_config, scrub
 from elasticc_stream.engine.replay import job as jobs
 from elasticc_stream.engine.replay.checkpoint import (
@@ -71,6 +72,8 @@ class Replayer:
         self._schedule = Schedule()
         self._abandon_at: float | None = None  # monotonic time after which undelivered alerts are given up
         self._last_error: str | None = None
+        # What the client said while connecting: a refused or unresolvable address fails at once with it.
+        self._trap = ErrorTrap(config.kafka)
 
     # -- control (any thread) ---------------------------------------------------------------------
     @property
@@ -191,7 +194,7 @@ class Replayer:
             raise UserError(f"cannot configure the Kafka producer: {scrub(str(exc), config.kafka)}") from None
         try:
             # The broker first: a dead address must fail fast, not after checking every alert against a schema.
-            jobs.check_reachable(producer, config)
+            wait_for_metadata(producer, self._trap, config.bootstrap, jobs.METADATA_TIMEOUT_S, config.kafka)
             encoded = jobs.external_encoded(index, config, plan, tracker.confirmed)
 
             encoding: MessageEncoding | None = None
@@ -368,6 +371,7 @@ class Replayer:
 
     def _on_kafka_error(self, err: Any) -> None:
         # librdkafka retries connection trouble itself; the stall watch says it once it matters.
+        self._trap(err)
         self._last_error = scrub(str(err.str()), self.config.kafka)
 
 
