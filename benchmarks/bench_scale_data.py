@@ -91,7 +91,7 @@ class Template:
 def _templates(workdir: Path) -> tuple[bytes, bytes, list[Template]]:
     """(container header, sync marker, templates) from the bundled simulation."""
     from elasticc_stream.engine.decoder import decode
-    from elasticc_stream.engine.simulate.alerts import AlertFileWriter
+    from elasticc_stream.engine.simulate.alert_file import AlertFileWriter
     from elasticc_stream.engine.simulate.batch import alerts_dir, simulate
     from elasticc_stream.engine.simulate.schema import load_alert_schema
     from elasticc_stream.engine.simulate.snana import bundled_snana_prefix

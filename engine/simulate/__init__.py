@@ -1,7 +1,9 @@
 """Make ELAsTiCC alert batches (NITE<n>.tar.gz) from an SNANA simulation.
 
 snana.py reads the FITS pair, visits.py times each epoch inside its night, alerts.py builds and
-encodes the records for a given schema, batch.py writes the tarballs (entry point: `simulate`).
+encodes the records for a given schema (record_fill.py fills each record, head_fields.py maps
+HEAD columns), alert_file.py makes the bytes of one alert file, batch.py writes the tarballs
+(entry point: `simulate`).
 """
 
 from elasticc_stream.engine.simulate.batch import (

@@ -24,7 +24,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from elasticc_stream.engine.errors import UserError
-from elasticc_stream.engine.simulate.alerts import AlertEncoder, AlertFileWriter, EncodedObject, id_multiplier
+from elasticc_stream.engine.simulate.alert_file import AlertFileWriter
+from elasticc_stream.engine.simulate.alerts import AlertEncoder, EncodedObject, id_multiplier
 from elasticc_stream.engine.simulate.schema import FORMATS, load_alert_schema
 from elasticc_stream.engine.simulate.snana import HEAD_SUFFIX, PHOT_SUFFIX, Simulation, read_snana, resolve_prefix
 from elasticc_stream.engine.simulate.visits import assign_visit_times
