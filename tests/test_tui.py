@@ -196,6 +196,14 @@ async def test_unreachable_broker_is_a_state_on_screen_not_log_text():
     assert app.return_code == 0
 
 
+async def test_ctrl_c_quits_cleanly_with_exit_status_130():
+    app = ElasticcStreamApp(None, "127.0.0.1:9092", "t", workers=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+c")
+        await wait_until(pilot, lambda: not app.is_running, "the app to exit")
+    assert app.return_code == 130  # as every command stopped by Ctrl-C
+
+
 def screen_text(app) -> str:
     """What the terminal shows, as plain text (from the app's own screenshot)."""
     import html

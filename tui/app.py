@@ -57,6 +57,8 @@ class ElasticcStreamApp(App[int]):
         Binding("4", "switch_mode('groups')", "Groups"),
         Binding("question_mark", "help", "Keys", key_display="?"),
         Binding("q", "quit", "Quit"),
+        # Ctrl-C ends the app as it ends every command: cleanly (workers stopped), with exit status 130.
+        Binding("ctrl+c", "interrupt", "Interrupt", show=False, priority=True),
     ]
     MODES: ClassVar = {"replay": ReplayScreen, "stream": StreamScreen, "topics": TopicsScreen,
                        "groups": GroupsScreen}
@@ -217,7 +219,10 @@ class ElasticcStreamApp(App[int]):
             return
         self.state.log.add("info", "stopping the replay")
 
-    async def action_quit(self) -> None:
+    async def action_interrupt(self) -> None:
+        await self.action_quit(130)
+
+    async def action_quit(self, code: int = 0) -> None:
         if self._quitting:
             return
         self._quitting = True
@@ -226,7 +231,7 @@ class ElasticcStreamApp(App[int]):
         stuck = await self.bridge.shutdown()
         if stuck:
             self.log.warning(f"workers still running at exit: {', '.join(stuck)}")
-        self.exit(0)
+        self.exit(code, return_code=code)
 
     def on_unmount(self) -> None:
         # Any other way out (an exception, ctrl+c in a test) still stops the engine threads.

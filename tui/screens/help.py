@@ -11,13 +11,15 @@ from textual.widgets import Static
 
 KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("Everywhere", (("1 2 3 4", "Replay, Stream, Topics, Groups screens"), ("?", "this list of keys"),
-                    ("q", "quit: stops the replay and the consumer"), ("Tab", "next panel"))),
+                    ("q", "quit: stops the replay and the consumer"), ("Ctrl-C", "the same, exit status 130"),
+                    ("Tab", "next panel"))),
     ("Replay", (("s", "start the replay (asks before sending again)"), ("p", "pause / resume it"),
-                ("x", "stop it"))),
+                ("x", "stop it"), ("g", "live graphs in place of the observations"))),
     ("Stream", (("↑ ↓ PgUp PgDn", "move in the alerts"), ("Home", "newest alert, then follow"),
                 ("End", "oldest alert kept"), ("Enter", "open the alert"),
                 ("/", "filter: obj=… band=… t=A..B or any field path"),
-                ("o", "seek: a partition from an offset or a time"))),
+                ("o", "seek: a partition from an offset or a time"),
+                ("g", "live graphs: alerts/s, lag, latency"))),
     ("Alert", (("↑ ↓ Enter", "browse, expand the tree; a cut value shows below"),
                ("m", "maximize the focused panel"), ("c", "copy as JSON (clipboard + file)"),
                ("Escape", "back"))),

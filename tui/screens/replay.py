@@ -28,7 +28,7 @@ class ReplayScreen(Screen):
         Binding("s", "start_replay", "Start"),
         Binding("p", "pause_replay", "Pause"),
         Binding("x", "stop_replay", "Stop"),
-        Binding("g", "toggle_graphs", "Graphs"),
+        Binding("g", "toggle_graphs", "Graph"),
     ]
     # The configuration goes above the observations below 120 columns, so that every column fits.
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]

@@ -51,7 +51,7 @@ class StreamScreen(Screen):
     BINDINGS = [
         Binding("slash", "filter", "Filter", key_display="/"),
         Binding("o", "seek", "Seek"),
-        Binding("g", "toggle_graphs", "Graphs"),
+        Binding("g", "toggle_graphs", "Graph"),
     ]
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
 

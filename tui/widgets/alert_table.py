@@ -47,7 +47,8 @@ def _right(obj: object) -> Text:
 class AlertTable(DataTable):
     # DataTable's own Enter binding is hidden from the footer; here it is the way into an alert.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "select_cursor", "Open"),
+        # Not in the footer (it would push `q Quit` off an 80-column one); `?` lists it.
+        Binding("enter", "select_cursor", "Open", show=False),
         # DataTable's own Home/End scroll the view but leave the cursor, which the next update then follows.
         Binding("home", "newest", "Newest", show=False),
         Binding("end", "oldest", "Oldest", show=False),
