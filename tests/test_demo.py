@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 from conftest import CLI, run_cli
 from elasticc_stream.engine.broker.state import process_alive
-from elasticc_stream.engine.demo import MARKER, compare_ids, demo_batch, local_broker
+from elasticc_stream.engine.demo.batch_cache import MARKER, demo_batch
+from elasticc_stream.engine.demo.broker_lifetime import local_broker
+from elasticc_stream.engine.demo.checked_replay import compare_ids
 from elasticc_stream.engine.errors import UserError
 
 BROKER_LINE = re.compile(r"^demo: (?:embedded|Apache Kafka) broker on 127\.0\.0\.1:(\d+) "
@@ -150,7 +152,7 @@ def test_ctrl_c_during_the_build_leaves_no_half_batch(tmp_path: Path) -> None:
 
 
 def test_interrupted_build_is_not_reused(tmp_path: Path) -> None:
-    from elasticc_stream.engine.demo import batch_key
+    from elasticc_stream.engine.demo.batch_cache import batch_key
 
     cache = tmp_path / "cache"
     cache.mkdir()

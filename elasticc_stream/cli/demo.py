@@ -51,7 +51,8 @@ def _say(text: str) -> None:
 def _run(args: argparse.Namespace) -> int:
     import signal
 
-    from elasticc_stream.engine.demo import DEFAULT_NIGHTS, DemoSignal
+    from elasticc_stream.engine.demo.batch_cache import DEFAULT_NIGHTS
+    from elasticc_stream.engine.demo.broker_lifetime import DemoSignal
     from elasticc_stream.engine.errors import UserError
     from elasticc_stream.engine.simulate.batch import parse_nights
 
@@ -77,7 +78,9 @@ def _run(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace, nights: tuple[int | None, int | None], observations: int) -> int:
     from pathlib import Path
 
-    from elasticc_stream.engine.demo import DEMO_TOPIC, demo_batch, local_broker
+    from elasticc_stream.engine.demo.batch_cache import demo_batch
+    from elasticc_stream.engine.demo.broker_lifetime import local_broker
+    from elasticc_stream.engine.demo.checked_replay import DEMO_TOPIC
     from elasticc_stream.engine.replay.config import ReplayConfig
 
     with local_broker(keep=args.keep_broker, kafka=args.kafka) as info:
@@ -104,7 +107,7 @@ def _demo(args: argparse.Namespace, nights: tuple[int | None, int | None], obser
 
 def _headless(config) -> int:
     from elasticc_stream.cli.replay import ReplayPrinter
-    from elasticc_stream.engine.demo import replay_and_count
+    from elasticc_stream.engine.demo.checked_replay import replay_and_count
 
     outcome = replay_and_count(config, ReplayPrinter(resume_hint=False))
     problems = []
