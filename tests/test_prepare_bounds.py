@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from elasticc_stream.engine.limits import MEMBER_ENV
 from elasticc_stream.engine.prepare import prepare
-from test_prepare import night_members, real_alert, write_tar
+from prepare_batches import night_members, real_alert, write_tar
 
 MB = 1024 * 1024
 

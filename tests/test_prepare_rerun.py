@@ -1,0 +1,104 @@
+"""prepare run again over its own output: what is reused, what is redone, what an earlier index still reads."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from elasticc_stream.engine.decoder import read_alert_file
+from elasticc_stream.engine.errors import UserError
+from elasticc_stream.engine.prepare import AlertIndex, prepare
+from elasticc_stream.engine.prepare.index import INDEX_NAME
+from elasticc_stream.engine.replay.payloads import PayloadReader
+from prepare_batches import index_of, listing, night_members, real_alert, two_night_batch, write_tar
+
+
+@pytest.fixture()
+def batch(tmp_path: Path) -> Path:
+    return two_night_batch(tmp_path)
+
+
+# --- incremental runs ----------------------------------------------------------------------------------------
+
+
+def test_second_run_reuses_everything_and_gives_the_same_index(batch: Path) -> None:
+    (batch / "NITE8.tar.gz").write_bytes(b"broken")
+    first = prepare(batch, jobs=2)
+    before = (batch / INDEX_NAME).read_bytes()
+    entries = index_of(batch).entries
+    second = prepare(batch, jobs=2)
+    assert (second.alerts, second.nights, second.reused, second.validated) == (11, 2, 11, 0)
+    assert second.unpacked == 0 and not second.index_written and second.errors == []
+    assert (batch / INDEX_NAME).read_bytes() == before and index_of(batch).entries == entries
+    assert first.bad_archives == ["NITE8.tar.gz"]
+
+    # New work only: a new night and one alert rewritten in place.
+    write_tar(batch / "NITE3.tar.gz", night_members(3, 4))
+    changed = sorted((batch / "NITE1").iterdir())[0]
+    _, data = real_alert(999_999, 60001.99)
+    changed.unlink()  # a new inode, as an editor or `tar xf` would leave it
+    changed.write_bytes(data)
+    third = prepare(batch, jobs=2)
+    assert (third.alerts, third.nights, third.unpacked, third.validated, third.reused) == (15, 3, 1, 5, 10)
+    assert third.index_written
+    index = index_of(batch)
+    assert 999_999 in {e.dia_source_id for e in index.entries}
+    assert (batch / "gathered" / changed.name).read_bytes() == data  # our earlier link was replaced
+    fourth = prepare(batch, jobs=1)
+    assert (fourth.validated, fourth.reused, fourth.index_written) == (0, 15, False)
+
+
+def test_existing_different_file_in_gathered_is_not_overwritten(batch: Path) -> None:
+    name = night_members(1, 6)[0][0].split("/")[1]
+    (batch / "gathered").mkdir()
+    (batch / "gathered" / name).write_bytes(b"someone else's file")
+    report = prepare(batch, jobs=1)
+    assert (batch / "gathered" / name).read_bytes() == b"someone else's file"
+    assert [e.file for e in report.errors] == [f"NITE1/{name}"] and "not overwritten" in report.errors[0].reason
+    index = index_of(batch)
+    assert f"NITE1/{name}" in {e.file for e in index.entries} and report.alerts == 11
+
+
+# --- regressions ---------------------------------------------------------------------------------------------
+
+
+def test_an_index_loaded_before_a_new_prepare_keeps_reading_its_own_payloads(batch: Path) -> None:
+    prepare(batch, jobs=1)
+    old = AlertIndex.load(batch)
+    expected = [read_alert_file(old.path(e))[0].payload for e in old.entries]
+    assert [old.payload(e) for e in old.entries] == expected
+    # A night with earlier times: every old alert moves to another offset in the new index file.
+    write_tar(batch / "NITE0.tar.gz", night_members(0, 3))
+    assert prepare(batch, jobs=1).index_written
+    new = AlertIndex.load(batch)
+    assert len(new.entries) == 14 and new.entries[3:] != old.entries
+    assert os.fstat(old._fd).st_ino != os.stat(batch / INDEX_NAME).st_ino  # replaced, not rewritten in place
+    reader = PayloadReader(old)  # made after the replacement, as a replay started late would
+    got = list(reader.iter_range(old.entries, 0, len(old.entries)))
+    assert [i for i, _ in got] == list(range(11)) and [p for _, p in got] == expected
+    assert [old.payload(e) for e in old.entries] == expected
+    assert old.read_range(0, sum(len(p) for p in expected)) == b"".join(expected)
+    with pytest.raises(UserError, match="cut short"):
+        old.read_range(sum(len(p) for p in expected), 1)
+    reader.close()
+    old.close()
+    new.close()
+
+
+def test_bad_archive_beside_its_unpacked_night_keeps_the_nights_alerts(batch: Path) -> None:
+    first = prepare(batch, jobs=1)
+    ids = {e.dia_source_id for e in index_of(batch).entries}
+    before = listing(batch / "NITE2")
+    data = (batch / "NITE2.tar.gz").read_bytes()
+    (batch / "NITE2.tar.gz").write_bytes(data[: len(data) // 2])  # replaced by a truncated copy
+    second = prepare(batch, jobs=2)
+    assert second.bad_archives == ["NITE2.tar.gz"] and "truncated" in second.errors[0].reason
+    assert (batch / "bad" / "NITE2.tar.gz").read_bytes() == data[: len(data) // 2]
+    assert listing(batch / "NITE2") == before  # nothing of the earlier unpacking removed
+    assert (second.alerts, second.nights, second.reused, second.validated) == (first.alerts, 2, 11, 0)
+    assert {e.dia_source_id for e in index_of(batch).entries} == ids
+    assert not [p for p in batch.iterdir() if p.name.startswith(".elasticc-prepare")]
+    third = prepare(batch, jobs=1)
+    assert (third.alerts, third.reused, third.validated, third.index_written) == (11, 11, 0, False)
+    assert third.errors == [] and third.bad_archives == []
