@@ -197,6 +197,8 @@ def _consume(args: argparse.Namespace, bootstrap: str, topic: str, props: dict, 
                         saver.save(event.alert)
                     except UserError as exc:  # reported with its offset; the next alerts are still saved
                         status.line(f"not saved: {event.topic}[{event.partition}] offset {event.offset}: {exc}")
+                        # Not committed either: the group's next run reads it (and what follows) again.
+                        stream.hold(event.topic, event.partition, event.offset)
                 if not dumped:
                     _dump_schema(args.dump_schema, event.alert, status)
                     dumped = True

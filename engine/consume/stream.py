@@ -89,6 +89,7 @@ class AlertStream:
         # Next offset per (topic, partition) for messages fully handled; the committable positions.
         self._positions: dict[tuple[str, int], int] = {}
         self._last_seen: dict[tuple[str, int], int] = {}  # for the summary; survives rebalances
+        self._held: dict[tuple[str, int], int] = {}  # first offset per partition the caller could not handle
         # Next offset per partition handled in this run, whatever the rebalances: what comes below is a repeat.
         self._handled: dict[tuple[str, int], int] = {}
         self.redelivered = 0
@@ -107,6 +108,18 @@ class AlertStream:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def hold(self, topic: str, partition: int, offset: int) -> None:
+        """The alert at `offset` was not handled (e.g. --save could not write it): nothing at or after it in
+        this partition is committed by this run, so the group's next run reads it again."""
+        key = (topic, partition)
+        if key not in self._held or offset < self._held[key]:
+            self._held[key] = offset
+
+    def _position(self, key: tuple[str, int]) -> int:
+        position = self._positions[key]
+        held = self._held.get(key)
+        return position if held is None else min(position, held)
 
     # --- the stream ----------------------------------------------------------------------------------------
 
@@ -269,15 +282,16 @@ class AlertStream:
             return
         from confluent_kafka import KafkaException, TopicPartition
 
-        self._last_seen.update(self._positions)
+        committable = {key: self._position(key) for key in self._positions}
+        self._last_seen.update(committable)
         # KafkaException: a partition revoked meanwhile; its new owner reads from the last commit.
         with contextlib.suppress(KafkaException):
-            consumer.store_offsets(offsets=[TopicPartition(t, p, o) for (t, p), o in self._positions.items()])
+            consumer.store_offsets(offsets=[TopicPartition(t, p, o) for (t, p), o in committable.items()])
 
     def _commit(self, consumer, keys: list[tuple[str, int]]) -> None:
         from confluent_kafka import KafkaException, TopicPartition
 
-        offsets = [TopicPartition(t, p, self._positions[(t, p)]) for t, p in keys if (t, p) in self._positions]
+        offsets = [TopicPartition(t, p, self._position((t, p))) for t, p in keys if (t, p) in self._positions]
         if not offsets:
             return
         self._last_seen.update({(tp.topic, tp.partition): tp.offset for tp in offsets})
@@ -292,7 +306,7 @@ class AlertStream:
         and stopping (Ctrl-C, quitting the TUI) must not."""
         from confluent_kafka import KafkaException, TopicPartition
 
-        offsets = [TopicPartition(t, p, self._positions[(t, p)]) for t, p in keys if (t, p) in self._positions]
+        offsets = [TopicPartition(t, p, self._position((t, p))) for t, p in keys if (t, p) in self._positions]
         if not offsets:
             return
         self._last_seen.update({(tp.topic, tp.partition): tp.offset for tp in offsets})
