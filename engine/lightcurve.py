@@ -10,7 +10,7 @@ non-detections (no magpsf) appear as their diffmaglim upper limit.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from elasticc_stream.engine.families import Family, LightPoint, family_of
 
@@ -71,13 +71,22 @@ def _group(points: list[LightPoint]) -> dict[str, list[LightPoint]]:
     return out
 
 
+POINTS = ("all", "detections", "secondary")
+
+
 def render_light_curve(record: dict, width: int, height: int, color: bool = True,
-                       family: Family | None = None) -> str:
+                       family: Family | None = None, points: str = "all") -> str:
     """The light curve as text, `width` columns by about `height` rows, then one line of key.
 
-    With color=False the text holds no ANSI escape codes (for tests, pipes and files).
+    With color=False the text holds no ANSI escape codes (for tests, pipes and files). `points`: "all", or
+    only the "detections", or only the "secondary" points (forced photometry, ZTF upper limits): forced
+    photometry is measured at the detections' epochs too, so under "all" most of it sits behind them.
     """
     curve = light_curve(record, family)
+    if points == "detections":
+        curve = replace(curve, secondary={})
+    elif points == "secondary":
+        curve = replace(curve, bands={})
     if curve.empty:
         return "(no light curve: this alert carries no photometry)"
     colors = _band_colors(curve.band_order())
@@ -100,18 +109,18 @@ def render_light_curve(record: dict, width: int, height: int, color: bool = True
                       for band in curve.band_order()]
             min_error = _visible_error(curve, height)
             for group, band, _ in layers:
-                points = [p for p in group.get(band, []) if p.source != "current" and (p.error or 0) >= min_error]
-                if points:
-                    fig.draw(fig.error([p.time for p in points], [p.value for p in points],
-                                       [p.error or 0.0 for p in points], pixel=pixel(foreground=colors[band])))
+                shown = [p for p in group.get(band, []) if p.source != "current" and (p.error or 0) >= min_error]
+                if shown:
+                    fig.draw(fig.error([p.time for p in shown], [p.value for p in shown],
+                                       [p.error or 0.0 for p in shown], pixel=pixel(foreground=colors[band])))
             c = curve.current
             if c is not None and c.error and c.error >= min_error:
                 fig.draw(fig.error([c.time], [c.value], [c.error], pixel=pixel(foreground=colors[c.band])))
             for group, band, marker in layers:
-                points = [p for p in group.get(band, []) if p.source != "current"]
-                if points:
-                    symbol = marker or MARKERS[points[0].source]
-                    fig.draw(fig.signal([p.time for p in points], [p.value for p in points],
+                shown = [p for p in group.get(band, []) if p.source != "current"]
+                if shown:
+                    symbol = marker or MARKERS[shown[0].source]
+                    fig.draw(fig.signal([p.time for p in shown], [p.value for p in shown],
                                         marker=plt.marker(symbol, pixel(foreground=colors[band]))))
             if c is not None:
                 cur = plt.marker(MARKERS["current"], pixel(foreground=colors[c.band], style="bold"))
@@ -124,7 +133,7 @@ def render_light_curve(record: dict, width: int, height: int, color: bool = True
         finally:
             fig.clear()
             plt.terminal.limit()
-    return text.rstrip("\n") + "\n" + _key(curve, colors, color)
+    return text.rstrip("\n") + "\n" + _key(curve, colors, color, hidden=_hidden(curve) if points == "all" else 0)
 
 
 def _visible_error(curve: LightCurve, height: int) -> float:
@@ -148,13 +157,21 @@ def _band_colors(bands: list[str]) -> dict[str, str]:
     return out
 
 
-def _key(curve: LightCurve, colors: dict[str, str], color: bool) -> str:
+def _hidden(curve: LightCurve) -> int:
+    """Secondary points drawn under a detection of the same band and epoch (the same exposure)."""
+    seen = {(band, round(p.time, 4)) for band, points in curve.bands.items() for p in points}
+    return sum((band, round(p.time, 4)) in seen for band, points in curve.secondary.items() for p in points)
+
+
+def _key(curve: LightCurve, colors: dict[str, str], color: bool, hidden: int = 0) -> str:
     """One line saying which colour is which band and what each marker means."""
     paint = _painter(color)
     parts = [paint(f"{MARKERS['detection']} {band}", colors[band]) for band in curve.band_order()]
     secondary = next((p for points in curve.secondary.values() for p in points), None)
     if secondary is not None:
-        parts.append(f"{MARKERS[secondary.source]} {curve.secondary_label}")
+        total = sum(len(points) for points in curve.secondary.values())
+        under = f" ({hidden} of {total} under detections)" if hidden else ""
+        parts.append(f"{MARKERS[secondary.source]} {curve.secondary_label}{under}")
     c = curve.current
     if c is not None:
         parts.append(paint(f"{MARKERS['current']} current detection ({c.band} at {c.time})", colors[c.band]))

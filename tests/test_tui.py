@@ -367,3 +367,47 @@ def test_cli_needs_something_to_watch():
         tui_cli._run(_parse("--bootstrap", "nope", "--topic", "t"))
     with pytest.raises(UserError, match="expected property=value"):
         tui_cli._run(_parse("--bootstrap", "h:1", "--topic", "t", "-X", "oops"))
+
+
+def test_light_curve_points_modes_show_forced_photometry_hidden_under_detections():
+    from elasticc_stream.engine.lightcurve import render_light_curve
+
+    schema = af.shipped("elasticc.v0_9_1")
+    record = af.elasticc_record(schema, n_prv=6, n_forced=6)
+    # Forced photometry measured at the detections' own epochs, as in the real stream.
+    for forced, source in zip(record["prvDiaForcedSources"], record["prvDiaSources"], strict=True):
+        forced["midPointTai"], forced["filterName"] = source["midPointTai"], source["filterName"]
+    alert = decode(af.schemaless(record, schema), schema=schema)[0]
+
+    def plot(points: str) -> tuple[str, str]:
+        text = render_light_curve(alert.record, 60, 14, color=False, points=points)
+        body, key = text.rsplit("\n", 1)
+        return body, key
+
+    body, key = plot("all")
+    assert "○ forced (6 of 6 under detections)" in key
+    body, key = plot("secondary")
+    assert "○" in body and "•" not in body  # the forced points, no detection drawn over them
+    body, key = plot("detections")
+    assert "○" not in body and "•" in body and "forced" not in key
+
+
+async def test_f_cycles_the_light_curve_points():
+    app = ElasticcStreamApp(None, "127.0.0.1:9092", "t", workers=False, color=False)
+    schema = af.shipped("elasticc.v0_9_1")
+    record = af.elasticc_record(schema, n_prv=6, n_forced=6)
+    alert = decode(af.schemaless(record, schema), schema=schema)[0]
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.apply_events([AlertReceived(alert, "t", 0, 0, 1_000, 0.001)])
+        await pilot.pause()
+        await pilot.press("2", "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, AlertScreen), "the alert screen")
+        curve = app.screen.query_one(LightCurve)
+        await wait_until(pilot, lambda: curve.plot_text != "", "the light curve")
+        await pilot.press("f")
+        assert curve.points == "detections" and "○" not in curve.plot_text.rsplit("\n", 1)[0]
+        await pilot.press("f")
+        assert curve.points == "secondary" and "•" not in curve.plot_text.rsplit("\n", 1)[0]
+        await pilot.press("f")
+        assert curve.points == "all"
+        await pilot.press("q")

@@ -70,6 +70,7 @@ class AlertScreen(Screen):
         Binding("escape", "app.pop_screen", "Back"),
         Binding("m", "toggle_maximize", "Max"),
         Binding("c", "copy_json", "Copy"),
+        Binding("f", "cycle_points", "Points"),
     ]
     # Side by side down to 80 columns, where height is the scarce dimension (a stacked plot at 80x24 has
     # only a few rows); stacked on narrower terminals.
@@ -126,6 +127,9 @@ class AlertScreen(Screen):
             value.update(Text.assemble((node_path(event.node), "bold"), " = ", data.shown))
         else:
             value.update(Text(node_path(event.node) or "alert", style="dim"))
+
+    def action_cycle_points(self) -> None:
+        self.query_one(LightCurve).action_cycle_points()
 
     def action_toggle_maximize(self) -> None:
         if self.maximized is not None:

@@ -22,6 +22,7 @@ KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
                 ("g", "live graphs: alerts/s, lag, latency"))),
     ("Alert", (("↑ ↓ Enter", "browse, expand the tree; a cut value shows below"),
                ("m", "maximize the focused panel"), ("c", "copy as JSON (clipboard + file)"),
+               ("f", "light curve: all points, detections only, forced only"),
                ("Escape", "back"))),
     ("Topics, Groups", (("↑ ↓", "pick one: its partitions / offsets below"), ("n", "new topic (Topics)"),
                         ("r", "refresh now (else every 3 s)"))),

@@ -11,6 +11,7 @@ MIN_WIDTH, MIN_HEIGHT = 20, 6
 
 
 class LightCurve(Static, can_focus=True):
+
     def __init__(self, record: dict, color: bool = True, **kwargs) -> None:
         super().__init__(**kwargs)
         self._record = record
@@ -18,7 +19,18 @@ class LightCurve(Static, can_focus=True):
         self._drawn_size: tuple[int, int] | None = None
         self._pending: Timer | None = None
         self.plot_text = ""
+        self.points = "all"
         self.border_title = "light curve"
+
+    def action_cycle_points(self) -> None:
+        """All points, detections only, forced photometry (or upper limits) only: most forced points share
+        a detection's epoch and sit under it."""
+        from elasticc_stream.engine.lightcurve import POINTS
+
+        self.points = POINTS[(POINTS.index(self.points) + 1) % len(POINTS)]
+        self.border_subtitle = {"all": "", "detections": "detections only", "secondary": "forced only"}[self.points]
+        self._drawn_size = None
+        self.redraw()
 
     def on_resize(self) -> None:
         if self._drawn_size is None:
@@ -42,10 +54,11 @@ class LightCurve(Static, can_focus=True):
             return
         try:
             # The engine adds a key below the plot: one line, more once wrapped in a narrow panel.
-            text = render_light_curve(self._record, width, height - 1, color=self._color)
+            text = render_light_curve(self._record, width, height - 1, color=self._color, points=self.points)
             key_lines = -(-cell_len(Text.from_ansi(text.rsplit("\n", 1)[-1]).plain) // width)
             if key_lines > 1:
-                text = render_light_curve(self._record, width, height - key_lines, color=self._color)
+                text = render_light_curve(self._record, width, height - key_lines, color=self._color,
+                                          points=self.points)
         except Exception as exc:  # noqa: BLE001 - a record without a light curve must not close the screen
             self.plot_text = ""
             self.update(Text(f"no light curve: {exc}", style="dim"))
