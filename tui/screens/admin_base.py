@@ -30,6 +30,7 @@ class AdminScreen(Screen):
         self.refreshed_at: float | None = None
         self.refreshes = 0
         self.error: str | None = None
+        self.tansu: bool | None = None  # the embedded broker's watermarks undercount: figures are lower bounds
 
     def on_mount(self) -> None:
         self.set_interval(REFRESH_S, self.refresh_now, name="admin-refresh")
@@ -60,6 +61,10 @@ class AdminScreen(Screen):
 
     def _run_query(self) -> None:
         try:
+            if self.tansu is None:
+                from elasticc_stream.engine.broker.identify import is_tansu
+
+                self.tansu = is_tansu(self.app.bootstrap, self.app.kafka, timeout=5.0)
             result = self.fetch(self.admin())
         except Exception as exc:  # noqa: BLE001 - a broker error is shown, never a crash
             from elasticc_stream.tui.bridge import _one_line
@@ -79,7 +84,10 @@ class AdminScreen(Screen):
         self.error = None
         self.refreshed_at = time.monotonic()
         self.refreshes += 1
-        self.query_one("#admin-note", Static).update(Text(f"refreshed every {REFRESH_S:g} s", style="dim"))
+        note = f"refreshed every {REFRESH_S:g} s"
+        if self.tansu:
+            note += "; embedded Tansu broker: its end offsets undercount, so records and lag are lower bounds"
+        self.query_one("#admin-note", Static).update(Text(note, style="dim", overflow="ellipsis", no_wrap=True))
         self.show(result)
 
     def fetch(self, admin: KafkaAdmin) -> Any:
