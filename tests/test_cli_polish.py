@@ -87,3 +87,18 @@ def test_conf_examples_are_installed_and_reachable():
     assert shown.returncode == 0 and shown.stdout == repo_copy.read_text()
     typo = run_cli("conf", "show", "elasticc_replay.tml")
     assert typo.returncode == 1 and "did you mean elasticc_replay.toml?" in typo.stderr
+
+
+def test_a_broker_that_does_not_answer_gets_the_bounded_wait():
+    import socket
+
+    # Accepts connections (the kernel's backlog) but never answers: slow, not refused.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        done = run_cli("consume", "--bootstrap", address, "--topic", "x", "--connect-timeout", "2", timeout=60)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"elasticc-stream consume: error: no Kafka broker answered at "
+                                                  f"{address} within 2 s")
