@@ -131,7 +131,7 @@ class StallWatch:
     def check(self, reports: int, outstanding: int) -> bool:
         now = time.monotonic()
         if outstanding == 0 or reports != self._reports:
-            if self._notes:
+            if self._notes and not self.gave_up:
                 self._emit(f"broker at {self.bootstrap} answering again after {now - self._since:.1f} s; "
                            "the schedule moves by the delay")
             self._reports = reports if outstanding else -1
