@@ -8,12 +8,16 @@ with another schema) and a DISPLAY_FIELD that the index does not carry decode an
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from elasticc_stream.engine.errors import UserError
+from elasticc_stream.engine.replay.checkpoint import Checkpoint, CheckpointState
 from elasticc_stream.engine.replay.config import ReplayConfig
+from elasticc_stream.engine.replay.delivery import DeliveryTracker
 from elasticc_stream.engine.replay.encoding import MessageEncoding, message_encoding
 from elasticc_stream.engine.replay.events import Note, ReplayEvent
+from elasticc_stream.engine.replay.lock import JobLock
 from elasticc_stream.engine.replay.plan import ReplayPlan
 
 # Bounded so that a dead address fails well within a minute, with one clear line.
@@ -82,3 +86,23 @@ def encoding(index: Any, config: ReplayConfig) -> MessageEncoding:
 
         registry = Registry(config.schema_registry, config.registry)
     return message_encoding(index, config, partitions or config.partitions, registry)
+
+
+@dataclass
+class Job:
+    """A replay ready to send: everything checked."""
+
+    index: Any
+    plan: ReplayPlan
+    to_send: int
+    tracker: DeliveryTracker
+    checkpoint: Checkpoint
+    lock: JobLock
+    producer: Any
+    display: Callable[[Any], object] | None
+    encoded: dict[int, bytes] | None  # EXTERNAL_SCHEMA: index -> bytes re-encoded by the up-front check
+    encoding: MessageEncoding
+
+    def state(self, complete: bool = False) -> CheckpointState:
+        entries = self.index.entries
+        return self.tracker.state(lambda i: entries[i].dia_source_id, complete)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -40,7 +39,7 @@ from elasticc_stream.engine.replay.events import (
 )
 from elasticc_stream.engine.replay.lock import JobLock
 from elasticc_stream.engine.replay.payloads import PayloadReader
-from elasticc_stream.engine.replay.plan import ReplayPlan, plan_replay
+from elasticc_stream.engine.replay.plan import plan_replay
 from elasticc_stream.engine.replay.resume import in_plan, load_checkpoint, resume_from
 from elasticc_stream.engine.replay.schedule import Schedule
 
@@ -140,7 +139,7 @@ class Replayer:
         self._emit(finished)
         return finished
 
-    def _prepare(self) -> tuple[_Job, list[str]]:
+    def _prepare(self) -> tuple[jobs.Job, list[str]]:
         """Everything that can fail before sending: settings, index, plan, lock, checkpoint, broker, topic."""
         config = self.config = self.config.validated()
         index = jobs.load_index(config, self._emit)
@@ -159,7 +158,7 @@ class Replayer:
             raise
 
     def _prepare_with(self, config: ReplayConfig, index: Any, checkpoint: Checkpoint,
-                      lock: JobLock) -> tuple[_Job, list[str]]:
+                      lock: JobLock) -> tuple[jobs.Job, list[str]]:
         entries = index.entries
         plan = plan_replay(entries, per_obs=config.per_obs, observations=config.observations,
                            interval=config.interval, by_visit=config.by_visit, speed=config.speed,
@@ -225,12 +224,12 @@ class Replayer:
         if topic_note:
             notes.append(topic_note)
         notes.extend(encoding.notes)
-        job = _Job(index=index, plan=plan, to_send=plan.to_send - in_plan(plan, tracker.beyond),
+        job = jobs.Job(index=index, plan=plan, to_send=plan.to_send - in_plan(plan, tracker.beyond),
                    tracker=tracker, checkpoint=checkpoint, lock=lock, producer=producer, display=display,
                    encoded=encoded, encoding=encoding)
         return job, notes
 
-    def _send(self, job: _Job, writer: CheckpointWriter, reader: PayloadReader) -> ReplayFinished:
+    def _send(self, job: jobs.Job, writer: CheckpointWriter, reader: PayloadReader) -> ReplayFinished:
         config = self.config
         entries = job.index.entries
         topic = config.topic
@@ -373,23 +372,3 @@ class Replayer:
         # librdkafka retries connection trouble itself; the stall watch says it once it matters.
         self._trap(err)
         self._last_error = scrub(str(err.str()), self.config.kafka)
-
-
-@dataclass
-class _Job:
-    """A replay ready to send: everything checked."""
-
-    index: Any
-    plan: ReplayPlan
-    to_send: int
-    tracker: DeliveryTracker
-    checkpoint: Checkpoint
-    lock: JobLock
-    producer: Any
-    display: Callable[[Any], object] | None
-    encoded: dict[int, bytes] | None  # EXTERNAL_SCHEMA: index -> bytes re-encoded by the up-front check
-    encoding: MessageEncoding
-
-    def state(self, complete: bool = False) -> CheckpointState:
-        entries = self.index.entries
-        return self.tracker.state(lambda i: entries[i].dia_source_id, complete)
