@@ -92,9 +92,10 @@ def demo_batch(cache_dir: str | os.PathLike | None = None,
     except OSError as exc:
         raise UserError(f"{root}: cannot write the demo cache there ({exc.strerror or exc}); "
                         "choose another with --cache DIR") from exc
-    if on_event is not None:
-        on_event(BatchBuilding(key=key, nights=nights, folder=str(final)))
     try:
+        # Inside the try: a Ctrl-C that lands while the event is being shown must still remove the build folder.
+        if on_event is not None:
+            on_event(BatchBuilding(key=key, nights=nights, folder=str(final)))
         _build(build, key, nights)
         _publish(build, final, key)
     finally:
