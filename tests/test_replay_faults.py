@@ -185,7 +185,9 @@ def test_failed_deliveries_are_reported(tmp_path: Path):
             if isinstance(event, ev.ObservationDelivered) and event.number == 1:
                 os.kill(pid, signal.SIGSTOP)  # gone for longer than message.timeout.ms
 
-        config = config_for(address, "fail", data, per_obs=10, observations=-1,
+        # A pause between observations, so the second one is sent only after the broker is frozen (with no
+        # pause it can be on the wire, and confirmed, before SIGSTOP lands).
+        config = config_for(address, "fail", data, per_obs=10, observations=-1, interval=1.0,
                             kafka={"message.timeout.ms": "3000", "request.timeout.ms": "2000"})
         finished = Replayer(config, on_event).run()
     finally:
