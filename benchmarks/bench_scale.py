@@ -123,7 +123,7 @@ def _replay_rows(size: int, alerts: Path, work: Path, bootstrap: str, broker: st
     plan.unlink()
     topic = f"scale-replay-{uuid.uuid4().hex[:8]}"
     replay = elasticc("replay", "--bootstrap", bootstrap, "--topic", topic, "--data", str(alerts),
-                      "--per-obs", str(PER_OBS), "--observations", "-1", "--interval", "0",
+                      "--per-obs", str(PER_OBS), "--observations", "-1", "--interval", "0", "--key", "object",
                       "--checkpoint", str(work / "checkpoint.json"), timeout=3600)
     starts = [t for t, line in replay.lines if line.startswith("Observation start")]
     dones = [t for t, line in replay.lines if line.startswith("Observation") and line.endswith("done...")]
@@ -164,8 +164,9 @@ class _Rows(list):
 
     def extend(self, rows: list[dict]) -> None:  # type: ignore[override]
         for r in rows:
-            print(f"    {r['command']} {r['size']:,}: {r['seconds']:.2f} s, peak RSS {r['rss'] or 0:.0f} MB, "
-                  f"baseline {r['baseline_s'] or 0:.2f} s {r['note']}", file=sys.stderr, flush=True)
+            print(f"    {r['command']} {r['size']:,}: {r['seconds']:.2f} s, cpu {r['cpu']:.1f} s, peak RSS "
+                  f"{r['rss'] or 0:.0f} MB, baseline {r['baseline_s'] or 0:.2f} s (cpu {r['baseline_cpu']:.1f} s) "
+                  f"{r['note']}", file=sys.stderr, flush=True)
         super().extend(rows)
 
     def append(self, row: dict) -> None:  # type: ignore[override]
@@ -212,7 +213,7 @@ def print_scale_table(rows: list[dict], broker_peak: float | None, kind: str) ->
     widths = [max(len(str(x)) for x in col) for col in zip(header, *lines, strict=False)]
     for line in (header, *lines):
         print("  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=False)).rstrip())
-    sizes = sorted({r["size"] for r in rows if r["size"] > PER_OBS})
+    sizes = sorted({r["size"] for r in rows if r["size"] > 0})
     if len(sizes) >= 2:
         lo, hi = sizes[0], sizes[-1]
         print(f"\nRSS growth RSS({hi:,}) / RSS({lo:,}), goal <= 1.3:")
