@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from elasticc_stream.engine.families import AlertSummary, Family, family_of
-from elasticc_stream.engine.families.ztf import ZTF_BANDS  # noqa: F401  (re-exported)
+from .families import AlertSummary, Family, family_of
+from .families.ztf import ZTF_BANDS  # noqa: F401  (re-exported)
 
 
 class FieldNotFound(KeyError):
@@ -73,6 +73,6 @@ def display_value(record: dict, path: str) -> Any:
 def to_json(value: Any, *, indent: int | None = None) -> str:
     """Strict JSON of a decoded alert: the one rule of `engine.avro_json` (ISO 8601 times, exact decimals,
     base64 bytes, non-finite floats as strings)."""
-    from elasticc_stream.engine.avro_json import to_json as dumps
+    from .avro_json import to_json as dumps
 
     return dumps(value, indent=indent)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from elasticc_stream.engine.alert_fields import FieldNotFound, display_value, summary
+from .alert_fields import FieldNotFound, display_value, summary
 
 SHORTHANDS = {"obj": "object_id", "object": "object_id", "src": "source_id", "source": "source_id",
               "band": "band", "t": "time", "time": "time", "flux": "flux"}

@@ -28,8 +28,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from elasticc_stream.engine.avro_memory import RATIO, SLACK, MemoryEstimate
-from elasticc_stream.engine.limits import ZERO_SIZE_ITEMS
+from .avro_memory import RATIO, SLACK, MemoryEstimate
+from .limits import ZERO_SIZE_ITEMS
 
 # Nesting levels of data (records, arrays, maps, unions). Alerts nest 5 deep; fastavro's C recursion overflows an
 # 8 MB stack near 10,000, and the walker's own recursion must stay well inside Python's limit of 1,000 frames.

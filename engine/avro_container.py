@@ -13,9 +13,10 @@ import io
 from collections.abc import Iterator
 
 import fastavro
-from elasticc_stream.engine import avro_bounds, inflate
-from elasticc_stream.engine.avro_schemas import CONTAINER_MAGIC, SchemaInfo, schema_from_json_bytes
-from elasticc_stream.engine.decode_error import DecodeError, short, what_went_wrong
+
+from . import avro_bounds, inflate
+from .avro_schemas import CONTAINER_MAGIC, SchemaInfo, schema_from_json_bytes
+from .decode_error import DecodeError, short, what_went_wrong
 
 SYNC_SIZE = 16
 

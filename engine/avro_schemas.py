@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import fastavro
-from elasticc_stream.engine import avro_bounds
-from elasticc_stream.engine.decode_error import DecodeError, short
-from elasticc_stream.engine.errors import UserError
 from fastavro.schema import load_schema, to_parsing_canonical_form
+
+from . import avro_bounds
+from .decode_error import DecodeError, short
+from .errors import UserError
 
 CONTAINER_MAGIC = b"Obj\x01"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -157,7 +158,7 @@ def load_schema_file(path: str | Path) -> dict:
     except OSError as exc:
         raise UserError(f"cannot read schema {p}: {exc.strerror or exc}") from None
     if head.startswith(GZIP_MAGIC) or head == CONTAINER_MAGIC:
-        from elasticc_stream.engine.decoder import read_alert_file
+        from .decoder import read_alert_file
 
         try:
             return read_alert_file(p)[0].schema

@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import fastavro
-from elasticc_stream.engine import avro_bounds, inflate
-from elasticc_stream.engine.avro_container import container_records
-from elasticc_stream.engine.avro_schemas import (  # noqa: F401  (re-exported: the decoder's public names)
+
+from . import avro_bounds, inflate
+from .avro_container import container_records
+from .avro_schemas import (  # noqa: F401  (re-exported: the decoder's public names)
     CONTAINER_MAGIC,
     GZIP_MAGIC,
     SCHEMA_DIR,
@@ -44,11 +45,11 @@ from elasticc_stream.engine.avro_schemas import (  # noqa: F401  (re-exported: t
     shipped_infos,
     shipped_schemas,
 )
-from elasticc_stream.engine.decode_error import DecodeError, what_went_wrong
-from elasticc_stream.engine.families import Family, family_of
-from elasticc_stream.engine.families.registry import family_for_schema
-from elasticc_stream.engine.limits import max_alert_bytes
-from elasticc_stream.engine.wire.confluent import split as split_frame
+from .decode_error import DecodeError, what_went_wrong
+from .families import Family, family_of
+from .families.registry import family_for_schema
+from .limits import max_alert_bytes
+from .wire.confluent import split as split_frame
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ def iter_decode(
     framed = split_frame(data)
     if framed is None:
         return iter([_decode_schemaless(data, schema, key, source)])
-    from elasticc_stream.engine.wire.lookup import decode_framed
+    from .wire.lookup import decode_framed
 
     alert, why = decode_framed(*framed, schema, registry)
     if alert is not None:

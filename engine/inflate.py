@@ -14,7 +14,7 @@ import lzma
 import zlib
 from collections.abc import Callable
 
-from elasticc_stream.engine.limits import MB, describe
+from .limits import MB, describe
 
 GZIP_MAGIC = b"\x1f\x8b"
 # liblzma allocates the dictionary the stream header asks for (up to 1.5 GB), before any output: its memory is

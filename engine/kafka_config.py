@@ -6,7 +6,7 @@ import logging
 import re
 from collections.abc import Iterable, Mapping
 
-from elasticc_stream.engine.errors import UserError
+from .errors import UserError
 
 # Property names whose values must never reach output or logs (SASL/SSL credentials, OAuth config...).
 # basic.auth.user.info is the schema registry's USER:PASSWORD.

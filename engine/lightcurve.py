@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field, replace
 
-from elasticc_stream.engine.families import Family, LightPoint, family_of
+from .families import Family, LightPoint, family_of
 
 ELASTICC_BANDS = ("u", "g", "r", "i", "z", "Y")
 # plotext colour names; ZTF g/r/i reuse the same colours as the ELAsTiCC bands of the same letter.

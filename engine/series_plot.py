@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from elasticc_stream.engine.lightcurve import PLOTEXT_LOCK
+from .lightcurve import PLOTEXT_LOCK
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-from elasticc_stream.engine.errors import UserError
-from elasticc_stream.engine.kafka_config import admin_config, scrub
+from .errors import UserError
+from .kafka_config import admin_config, scrub
 
 
 def _admin(bootstrap: str, extra: Mapping[str, str] | None):

@@ -156,7 +156,7 @@ def test_entries_are_fixed_size_records_read_in_blocks(pristine: Path) -> None:
         assert all(index.path(e).is_file() and e.source == e.file for e in entries)
 
 
-@pytest.mark.kafka
+@pytest.mark.broker
 def test_replay_stops_at_a_corrupt_payload_and_never_sends_it(batch: Path, kafka_bootstrap: str) -> None:
     from confluent_kafka import Consumer
 

@@ -28,18 +28,19 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from elasticc_stream.tui.bridge import EngineBridge
-from elasticc_stream.tui.screens.groups import GroupsScreen
-from elasticc_stream.tui.screens.help import HelpScreen
-from elasticc_stream.tui.screens.replay import ReplayScreen
-from elasticc_stream.tui.screens.stream import StreamScreen
-from elasticc_stream.tui.screens.topics import TopicsScreen
-from elasticc_stream.tui.state import LATENCY_WINDOW, TuiState
 from textual.app import App
 from textual.binding import Binding, BindingType
 
+from .bridge import EngineBridge
+from .screens.groups import GroupsScreen
+from .screens.help import HelpScreen
+from .screens.replay import ReplayScreen
+from .screens.stream import StreamScreen
+from .screens.topics import TopicsScreen
+from .state import LATENCY_WINDOW, TuiState
+
 if TYPE_CHECKING:
-    from elasticc_stream.engine.replay.config import ReplayConfig
+    from ..engine.replay.config import ReplayConfig
 
 # How long `start=True` waits for the consumer to join its group before replaying anyway.
 START_WAIT_S = 15.0
@@ -100,7 +101,7 @@ class ElasticcStreamApp(App[int]):
         return f"{self.topic or '?'} @ {self.bootstrap or '?'}"
 
     def _scrub(self, text: str) -> str:
-        from elasticc_stream.engine.kafka_config import scrub
+        from ..engine.kafka_config import scrub
 
         props = {**(self.replay_config.kafka if self.replay_config else {}), **self.kafka}
         return scrub(text, props)
@@ -122,7 +123,7 @@ class ElasticcStreamApp(App[int]):
         if not self.bootstrap or not self.topic:
             self.state.log.add("error", "no broker address or topic to consume: the Stream screen stays empty")
             return
-        from elasticc_stream.engine.consume.stream import ConsumeOptions
+        from ..engine.consume.stream import ConsumeOptions
 
         options = ConsumeOptions(bootstrap=self.bootstrap, topic=self.topic, start=self.consume_from,
                                  latency_window=LATENCY_WINDOW,
@@ -133,7 +134,7 @@ class ElasticcStreamApp(App[int]):
             # Subscribing first could let the broker auto-create the topic with its own partition count;
             # create it as the replay would.
             def prepare() -> str | None:
-                from elasticc_stream.engine.topics import ensure_topic
+                from ..engine.topics import ensure_topic
 
                 return ensure_topic(config.bootstrap, config.topic, config.partitions, config.kafka)
 
@@ -183,7 +184,7 @@ class ElasticcStreamApp(App[int]):
             return
         replay = self.state.replay
         if replay.runs and replay.delivered_total:
-            from elasticc_stream.tui.screens.confirm import ConfirmScreen
+            from .screens.confirm import ConfirmScreen
 
             question = (f"This app already sent {replay.delivered_total:,} alerts to {self.replay_config.topic}. "
                         "Replaying again sends them again: the topic will hold duplicates, and consumers "

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from elasticc_stream.tui.state import (
+from .state import (
     ConnectionChanged,
     ConsumerAssigned,
     KafkaLog,
@@ -28,11 +28,12 @@ from elasticc_stream.tui.state import (
 )
 
 if TYPE_CHECKING:
-    from elasticc_stream.engine.consume.stream import AlertStream, ConsumeOptions
-    from elasticc_stream.engine.replay.config import ReplayConfig
-    from elasticc_stream.engine.replay.runner import Replayer
     from textual.app import App
     from textual.worker import Worker
+
+    from ..engine.consume.stream import AlertStream, ConsumeOptions
+    from ..engine.replay.config import ReplayConfig
+    from ..engine.replay.runner import Replayer
 
 # A few quarter-second batches at ~6,000 alerts/s; each decoded alert is ~20 KB, so this bounds memory.
 QUEUE_SIZE = 2_000
@@ -65,7 +66,7 @@ class _KafkaLogHandler(logging.Handler):
 
 
 def _one_line(exc: BaseException) -> str:
-    from elasticc_stream.engine.errors import UserError
+    from ..engine.errors import UserError
 
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     if isinstance(exc, UserError):
@@ -100,7 +101,7 @@ class EngineBridge:
 
     def _reach(self, source: str, bootstrap: str, kafka: dict, stop: threading.Event) -> bool:
         """Wait until the broker answers, showing connecting / unreachable; False if stopped first."""
-        from elasticc_stream.engine.kafka_admin.reach import probe
+        from ..engine.kafka_admin.reach import probe
 
         self._post_control(ConnectionChanged(source, "connecting"))
         while not stop.is_set():
@@ -161,7 +162,7 @@ class EngineBridge:
         return True
 
     def _run_replay(self, config: ReplayConfig) -> None:
-        from elasticc_stream.engine.replay.runner import Replayer
+        from ..engine.replay.runner import Replayer
 
         try:
             if not self._reach("replay", config.bootstrap, config.kafka, self._replay_stop):
@@ -237,8 +238,8 @@ class EngineBridge:
         return True
 
     def _run_stream(self, options: ConsumeOptions, prepare: Callable[[], str | None] | None) -> None:
-        from elasticc_stream.engine.consume.stream import AlertStream
-        from elasticc_stream.engine.replay.events import Note
+        from ..engine.consume.stream import AlertStream
+        from ..engine.replay.events import Note
 
         def kafka_trouble(text: str) -> None:
             self._post_control(KafkaTrouble("stream", self._scrub(text)))
@@ -280,7 +281,7 @@ class EngineBridge:
                              thread=True, exit_on_error=False)
 
     def _sample_lag(self, options: ConsumeOptions, positions: Callable[[], dict[int, int]]) -> None:
-        from elasticc_stream.engine.kafka_admin.cluster import KafkaAdmin
+        from ..engine.kafka_admin.cluster import KafkaAdmin
 
         admin = None
         try:
@@ -310,7 +311,7 @@ class EngineBridge:
 
     def _wait_for_topic(self, options: ConsumeOptions) -> bool:
         """A topic that a replay elsewhere has yet to create is waited for, not an error; False if stopped."""
-        from elasticc_stream.engine.topics import topic_partitions
+        from ..engine.topics import topic_partitions
 
         waiting = False
         while not self._stream_stop.is_set():

@@ -72,7 +72,7 @@ class ConnectionState:
 
     def trouble(self, source: str, text: str) -> None:
         """A client error: unreachable if it says so, otherwise only the log hears of it."""
-        from elasticc_stream.engine.kafka_admin.reach import short_reason
+        from ..engine.kafka_admin.reach import short_reason
 
         if means_unreachable(text):
             self.set(source, "unreachable", short_reason(text))

@@ -10,7 +10,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from elasticc_stream.engine.replay.events import (
+from ..engine.replay.events import (
     AlertFailed,
     ObservationDelivered,
     ObservationStarted,

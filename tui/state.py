@@ -11,8 +11,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from elasticc_stream.engine.consume.events import AlertReceived, ConsumeFinished, DecodeFailed
-from elasticc_stream.engine.replay.events import (
+from ..engine.consume.events import AlertReceived, ConsumeFinished, DecodeFailed
+from ..engine.replay.events import (
     AlertFailed,
     Note,
     ObservationDelivered,
@@ -20,9 +20,9 @@ from elasticc_stream.engine.replay.events import (
     ReplayPlanned,
     ReplayStarted,
 )
-from elasticc_stream.tui.connection_state import ConnectionChanged, ConnectionState, KafkaLog, means_unreachable
-from elasticc_stream.tui.replay_state import MAX_OBSERVATION_ROWS, ObservationRow, ReplayState
-from elasticc_stream.tui.stream_state import (
+from .connection_state import ConnectionChanged, ConnectionState, KafkaLog, means_unreachable
+from .replay_state import MAX_OBSERVATION_ROWS, ObservationRow, ReplayState
+from .stream_state import (
     LATENCY_WINDOW,
     MAX_ALERT_ROWS,
     SPARKLINE_POINTS,

@@ -12,10 +12,10 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from elasticc_stream.engine.alert_filter import AlertFilter
-from elasticc_stream.engine.consume.events import AlertReceived, ConsumeFinished, DecodeFailed
-from elasticc_stream.engine.decoder import DecodedAlert
-from elasticc_stream.engine.families import Family
+from ..engine.alert_filter import AlertFilter
+from ..engine.consume.events import AlertReceived, ConsumeFinished, DecodeFailed
+from ..engine.decoder import DecodedAlert
+from ..engine.families import Family
 
 MAX_ALERT_ROWS = 500
 LATENCY_WINDOW = 5000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from elasticc_stream.engine.kafka_config import admin_config
+from ..kafka_config import admin_config
 
 TANSU_CLUSTER_ID = "tansu_cluster"  # Tansu's default cluster id, the one `broker start` runs it with
 

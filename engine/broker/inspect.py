@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from elasticc_stream.engine.errors import UserError
-from elasticc_stream.engine.kafka_config import admin_config, consumer_config, scrub
+from ..errors import UserError
+from ..kafka_config import admin_config, consumer_config, scrub
 
 
 @dataclass(frozen=True)

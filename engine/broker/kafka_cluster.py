@@ -14,11 +14,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from elasticc_stream.engine.broker import kraft
-from elasticc_stream.engine.broker.kafka_home import SERVER_CLASS, STORAGE_CLASS, KafkaRuntime, find_runtime
-from elasticc_stream.engine.broker.probe import free_port, metadata_brokers, port_in_use
-from elasticc_stream.engine.broker.state import BrokerInfo, StateDir, process_alive
-from elasticc_stream.engine.errors import UserError
+from ..errors import UserError
+from . import kraft
+from .kafka_home import SERVER_CLASS, STORAGE_CLASS, KafkaRuntime, find_runtime
+from .probe import free_port, metadata_brokers, port_in_use
+from .state import BrokerInfo, StateDir, process_alive
 
 KEEPS_DATA_NOTE = ("Apache Kafka keeps its data in {dir}: stopping and starting it again keeps topics and "
                    "committed offsets (delete the folder to start afresh)")

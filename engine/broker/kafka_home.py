@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from elasticc_stream.engine.errors import UserError
+from ..errors import UserError
 
 LIBS_ENV = "ELASTICC_STREAM_KAFKA_LIBS"
 MIN_JAVA = 17  # Kafka 4.x brokers require Java 17

@@ -10,10 +10,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from elasticc_stream.engine.broker.probe import free_port, metadata_answers, port_in_use, port_open
-from elasticc_stream.engine.broker.state import BrokerInfo, StateDir, process_alive, process_command
-from elasticc_stream.engine.broker.tansu import find_tansu, tansu_command
-from elasticc_stream.engine.errors import UserError
+from ..errors import UserError
+from .probe import free_port, metadata_answers, port_in_use, port_open
+from .state import BrokerInfo, StateDir, process_alive, process_command
+from .tansu import find_tansu, tansu_command
 
 HOST = "127.0.0.1"
 MEMORY_ONLY_NOTE = ("the embedded broker (Tansu) keeps topics in memory only: "
@@ -38,7 +38,7 @@ def start_broker(port: int = 9092, state_dir: Path | str | None = None, kafka_ho
     `die_with_parent` ties the broker's life to the calling process (Linux), for owners such as the demo that
     must leave nothing behind even when they are killed with SIGKILL and no cleanup code can run.
     """
-    from elasticc_stream.engine.broker.state import default_state_dir
+    from .state import default_state_dir
 
     state = StateDir(state_dir or default_state_dir())
     recorded = state.read()
@@ -58,7 +58,7 @@ def start_broker(port: int = 9092, state_dir: Path | str | None = None, kafka_ho
         raise UserError(f"cannot create state folder {state.path}: {exc.strerror}") from exc
 
     if kafka or kafka_home:
-        from elasticc_stream.engine.broker.kafka_cluster import start_cluster
+        from .kafka_cluster import start_cluster
 
         return start_cluster(state, port, nodes, kafka_home, HOST, ready_timeout or 120.0,
                              _kill_with_parent if die_with_parent else None)
@@ -95,14 +95,14 @@ def _kill_with_parent() -> None:
 
 def stop_broker(state_dir: Path | str | None = None, wait: float = 10.0) -> BrokerInfo | None:
     """Stop the recorded broker; return what was stopped, or None when nothing was running."""
-    from elasticc_stream.engine.broker.state import default_state_dir
+    from .state import default_state_dir
 
     state = StateDir(state_dir or default_state_dir())
     info = state.read()
     if info is None:
         return None
     if info.kind == "kafka" and info.nodes:
-        from elasticc_stream.engine.broker.kafka_cluster import terminate
+        from .kafka_cluster import terminate
 
         live = [pid for pid in info.pids() if process_alive(pid) and _looks_like_broker(pid)]
         for pid in live:  # all at once: a cluster shuts down in the time of its slowest node
@@ -152,7 +152,7 @@ def _reap(pid: int) -> None:
 
 
 def broker_status(state_dir: Path | str | None = None) -> BrokerStatus:
-    from elasticc_stream.engine.broker.state import default_state_dir
+    from .state import default_state_dir
 
     state = StateDir(state_dir or default_state_dir())
     info = state.read()

@@ -6,7 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
-from elasticc_stream.engine.errors import UserError
+from ..errors import UserError
 
 TANSU_ENV = "ELASTICC_STREAM_TANSU"
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
-from elasticc_stream.engine.config.shell_conf import ShellConf, read_shell_conf
-from elasticc_stream.engine.config.toml_conf import read_toml_conf, string_table
-from elasticc_stream.engine.config.values import check_bootstrap, check_topic
+from .shell_conf import ShellConf, read_shell_conf
+from .toml_conf import read_toml_conf, string_table
+from .values import check_bootstrap, check_topic
 
 # `.conf` keys of the Kafka settings, by field name (the TOML key is the field name).
 KAFKA_CONF_KEYS = {"bootstrap": "KAFKA_IPPORT", "topic": "KAFKA_TOPIC"}

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from elasticc_stream.engine.config.text import read_config_text
-from elasticc_stream.engine.errors import UserError
+from ..errors import UserError
+from .text import read_config_text
 
 _AT_LINE = re.compile(r"\(at line (\d+), column \d+\)")
 

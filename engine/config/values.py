@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 
-from elasticc_stream.engine.errors import UserError
+from ..errors import UserError
 
 _HOSTPORT = re.compile(r"(?:[A-Za-z0-9_]+://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})")
 _TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from elasticc_stream.engine.decoder import DecodedAlert
+    from ..decoder import DecodedAlert
 
 
 @dataclass(frozen=True)

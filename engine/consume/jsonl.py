@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from elasticc_stream.engine.alert_fields import to_json as dumps
-from elasticc_stream.engine.consume.events import AlertReceived
+from ..alert_fields import to_json as dumps
+from .events import AlertReceived
 
 __all__ = ["alert_json", "dumps"]
 

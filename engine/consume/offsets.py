@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from elasticc_stream.engine.consume.stream import log
-from elasticc_stream.engine.errors import UserError
-from elasticc_stream.engine.kafka_config import consumer_config, scrub
+from ..errors import UserError
+from ..kafka_config import consumer_config, scrub
+from .stream import log
 
 # The embedded broker (Tansu) reports a high watermark that undercounts when a produce batch held several
 # records, so its lag figures are lower bounds there; real Kafka brokers give exact ones. The note is shown

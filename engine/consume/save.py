@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from elasticc_stream.engine.errors import UserError
+from ..errors import UserError
 
 if TYPE_CHECKING:
-    from elasticc_stream.engine.decoder import DecodedAlert
+    from ..decoder import DecodedAlert
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 # A name with this many suffixes already taken is a sign of a loop gone wrong, not of real data.
@@ -57,7 +57,8 @@ def container_bytes(alert: DecodedAlert) -> bytes:
     same bytes and a re-run can recognise its earlier files by a plain comparison.
     """
     import fastavro
-    from elasticc_stream.engine.decoder import parsed
+
+    from ..decoder import parsed
 
     marker = hashlib.sha256(b"sync" + alert.fingerprint.encode() + alert.payload).digest()[:16]
     out = io.BytesIO()
@@ -92,7 +93,7 @@ class AlertSaver:
         try:
             data = container_bytes(alert)
         except Exception as exc:  # fastavro's writer raises several types for a value it cannot write
-            from elasticc_stream.engine.decode_error import short
+            from ..decode_error import short
 
             raise UserError(f"cannot write {stem}.avro: the record does not encode again with its schema: "
                             f"{type(exc).__name__}: {short(exc)}") from None
@@ -144,7 +145,7 @@ def _same_alert(path: Path, data: bytes, alert: DecodedAlert) -> bool:
     except OSError:
         return False
     # Written by another tool (other sync marker, other metadata): compare what it decodes to.
-    from elasticc_stream.engine.decoder import DecodeError, read_alert_file
+    from ..decoder import DecodeError, read_alert_file
 
     try:
         existing = read_alert_file(path)

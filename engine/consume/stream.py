@@ -18,12 +18,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from elasticc_stream.engine.consume.events import AlertReceived, ConsumeEvent, ConsumeFinished, DecodeFailed
-from elasticc_stream.engine.consume.group import default_group_id
-from elasticc_stream.engine.consume.stats import LatencyStats, overall_rate
-from elasticc_stream.engine.errors import UserError
-from elasticc_stream.engine.kafka_admin.reach import ErrorTrap, wait_for_metadata
-from elasticc_stream.engine.kafka_config import consumer_config, scrub
+from ..errors import UserError
+from ..kafka_admin.reach import ErrorTrap, wait_for_metadata
+from ..kafka_config import consumer_config, scrub
+from .events import AlertReceived, ConsumeEvent, ConsumeFinished, DecodeFailed
+from .group import default_group_id
+from .stats import LatencyStats, overall_rate
 
 # librdkafka's own log lines go through this logger; the NullHandler keeps them off the terminal unless an
 # application (the CLI with -v) attaches a handler.
@@ -171,7 +171,7 @@ class AlertStream:
         return consumer
 
     def _consume(self, consumer) -> Iterator[ConsumeEvent]:
-        from elasticc_stream.engine.decoder import DecodeError, decode
+        from ..decoder import DecodeError, decode
 
         opts = self.options
         schema = opts.schema

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from elasticc_stream.engine.errors import UserError
-
 from elasticc_stream import __version__
+
+from ..errors import UserError
 
 # Three nights of the survey's steady phase: ~3,400 alerts whose objects already have light curves worth
 # drawing, built in ~15 s on two cores. The first nights only hold the first detections of each object.
@@ -54,7 +54,7 @@ class DemoBatch:
 
 def batch_key(nights: tuple[int | None, int | None], snana_prefix: Path | None = None) -> str:
     """Cache entry name: readable, and different whenever anything that shapes the batch differs."""
-    from elasticc_stream.engine.simulate.snana import HEAD_SUFFIX, PHOT_SUFFIX, bundled_snana_prefix
+    from ..simulate.snana import HEAD_SUFFIX, PHOT_SUFFIX, bundled_snana_prefix
 
     prefix = snana_prefix or bundled_snana_prefix()
     sizes = []
@@ -108,9 +108,9 @@ def demo_batch(cache_dir: str | os.PathLike | None = None,
 
 
 def _build(folder: Path, key: str, nights: tuple[int | None, int | None]) -> None:
-    from elasticc_stream.engine.prepare import prepare
-    from elasticc_stream.engine.simulate.batch import alerts_dir, simulate
-    from elasticc_stream.engine.simulate.snana import bundled_snana_prefix
+    from ..prepare import prepare
+    from ..simulate.batch import alerts_dir, simulate
+    from ..simulate.snana import bundled_snana_prefix
 
     t0 = time.monotonic()
     made = simulate(bundled_snana_prefix(), folder, nights=nights, jobs=min(2, os.cpu_count() or 1))
@@ -150,7 +150,7 @@ def _publish(build: Path, final: Path, key: str) -> None:
 
 
 def _ready(entry: Path, key: str, started: float) -> DemoBatch | None:
-    from elasticc_stream.engine.prepare.index import AlertIndex
+    from ..prepare.index import AlertIndex
 
     try:
         marker = json.loads((entry / MARKER).read_text())
@@ -166,7 +166,7 @@ def _ready(entry: Path, key: str, started: float) -> DemoBatch | None:
 
 def _remove_abandoned_builds(root: Path) -> None:
     """Builds left by a demo that was killed (its pid is in the folder name and is gone)."""
-    from elasticc_stream.engine.broker.state import process_alive
+    from ..broker.state import process_alive
 
     for entry in root.iterdir():
         if not entry.name.startswith(_BUILD_PREFIX):

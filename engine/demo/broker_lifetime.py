@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from elasticc_stream.engine.errors import UserError
+from ..errors import UserError
 
 if TYPE_CHECKING:
-    from elasticc_stream.engine.broker.state import BrokerInfo
+    from ..broker.state import BrokerInfo
 
 _AVOID_PORTS = frozenset({9092})  # a user's own Kafka is likely there
 
@@ -44,7 +44,7 @@ def local_broker(state_dir: str | os.PathLike | None = None, *, keep: bool = Fal
     when entered from the main thread) all stop it; an atexit guard covers an interpreter that exits some
     other way. With `keep`, a block that ends normally leaves the broker running in `state_dir`.
     """
-    from elasticc_stream.engine.broker.process import stop_broker
+    from ..broker.process import stop_broker
 
     own_dir = state_dir is None
     folder = Path(tempfile.mkdtemp(prefix="elasticc-stream-demo-")) if own_dir else Path(state_dir)
@@ -71,8 +71,8 @@ def local_broker(state_dir: str | os.PathLike | None = None, *, keep: bool = Fal
 
 def _start_on_free_port(folder: Path, *, die_with_parent: bool, kafka: bool = False,
                         attempts: int = 5) -> BrokerInfo:
-    from elasticc_stream.engine.broker.probe import free_port, port_in_use
-    from elasticc_stream.engine.broker.process import HOST, start_broker
+    from ..broker.probe import free_port, port_in_use
+    from ..broker.process import HOST, start_broker
 
     for attempt in range(attempts):
         port = free_port(HOST)
@@ -92,7 +92,7 @@ class _AtExitGuard:
         self.folder = folder
 
     def __call__(self) -> None:
-        from elasticc_stream.engine.broker.process import stop_broker
+        from ..broker.process import stop_broker
 
         with contextlib.suppress(Exception):
             stop_broker(self.folder)

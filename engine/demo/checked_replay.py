@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from elasticc_stream.engine.replay.config import ReplayConfig
-    from elasticc_stream.engine.replay.events import ReplayFinished
+    from ..replay.config import ReplayConfig
+    from ..replay.events import ReplayFinished
 
 DEMO_TOPIC = "elasticc-demo"
 
@@ -53,7 +53,7 @@ class _Counting:
     """Consumes the topic in a thread and counts each alert's diaSourceId."""
 
     def __init__(self, config: ReplayConfig, on_event: Callable[[object], None]) -> None:
-        from elasticc_stream.engine.consume.stream import AlertStream, ConsumeOptions
+        from ..consume.stream import AlertStream, ConsumeOptions
 
         self.stream = AlertStream(ConsumeOptions(bootstrap=config.bootstrap, topic=config.topic,
                                                  start="earliest", kafka=dict(config.kafka)))
@@ -69,8 +69,8 @@ class _Counting:
         self.thread.start()
 
     def _run(self) -> None:
-        from elasticc_stream.engine.consume.events import AlertReceived, ConsumeFinished, DecodeFailed
-        from elasticc_stream.engine.replay.events import Note
+        from ..consume.events import AlertReceived, ConsumeFinished, DecodeFailed
+        from ..replay.events import Note
 
         try:
             for event in self.stream.events():
@@ -127,10 +127,10 @@ def replay_and_count(config: ReplayConfig, on_event: Callable[[object], None], *
     Ctrl-C (KeyboardInterrupt on the calling thread) stops the replay cleanly and still returns the
     comparison, marked interrupted. A replay that cannot start raises its UserError.
     """
-    from elasticc_stream.engine.prepare.index import AlertIndex
-    from elasticc_stream.engine.replay.events import Note
-    from elasticc_stream.engine.replay.runner import Replayer
-    from elasticc_stream.engine.topics import ensure_topic
+    from ..prepare.index import AlertIndex
+    from ..replay.events import Note
+    from ..replay.runner import Replayer
+    from ..topics import ensure_topic
 
     config = config.validated()
     note = ensure_topic(config.bootstrap, config.topic, config.partitions, config.kafka)

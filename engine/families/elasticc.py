@@ -6,7 +6,7 @@ Identified by ``diaSource.diaSourceId``, never by ``alertId`` (a constant in the
 
 from __future__ import annotations
 
-from elasticc_stream.engine.families.base import AlertSummary, Family, History
+from .base import AlertSummary, Family, History
 
 
 class ElasticcFamily(Family):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from elasticc_stream.engine.families.elasticc import ElasticcFamily
+from .elasticc import ElasticcFamily
 
 
 class Elasticc2023(ElasticcFamily):

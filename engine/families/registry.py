@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from elasticc_stream.engine.families import elasticc2022, elasticc2023, rubin, ztf
-from elasticc_stream.engine.families.base import OTHER, Family
+from . import elasticc2022, elasticc2023, rubin, ztf
+from .base import OTHER, Family
 
 # Tried in this order; the record shapes do not overlap (midPointTai vs midpointMjdTai vs candidate).
 FAMILIES: tuple[Family, ...] = (elasticc2022.FAMILY, elasticc2023.FAMILY, rubin.FAMILY, ztf.FAMILY)

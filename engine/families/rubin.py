@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from elasticc_stream.engine.families.base import AlertSummary, Family, History
+from .base import AlertSummary, Family, History
 
 _SCHEMA_NAME = re.compile(r"lsst\.v\d+_\d+\.alert")
 

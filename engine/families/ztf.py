@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from elasticc_stream.engine.families.base import AlertSummary, Family, History, LightPoint, number, walk
+from .base import AlertSummary, Family, History, LightPoint, number, walk
 
 ZTF_BANDS = {1: "g", 2: "r", 3: "i"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from elasticc_stream.engine.errors import UserError
-from elasticc_stream.engine.kafka_admin.reach import ErrorTrap
-from elasticc_stream.engine.kafka_config import admin_config, admin_log, consumer_config, scrub
+from ..errors import UserError
+from ..kafka_config import admin_config, admin_log, consumer_config, scrub
+from .reach import ErrorTrap
 
 # Groups whose offsets are read per refresh: a cluster with thousands of groups is listed, not all read.
 MAX_GROUPS_READ = 50

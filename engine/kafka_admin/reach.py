@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from elasticc_stream.engine.kafka_config import admin_config, scrub
+from ..kafka_config import admin_config, scrub
 
 STEP_S = 0.25
 # Error codes after which waiting longer cannot help: nothing listens, or the name does not resolve.
@@ -97,7 +97,8 @@ def wait_for_metadata(client, trap: ErrorTrap, bootstrap: str, timeout: float,
     short steps until the broker answers: a refused or unresolvable address raises UserError at once, a
     broker that is only slow gets `timeout` seconds. Returns the metadata."""
     from confluent_kafka import KafkaException
-    from elasticc_stream.engine.errors import UserError
+
+    from ..errors import UserError
 
     deadline = time.monotonic() + timeout
     while True:

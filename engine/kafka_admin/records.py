@@ -9,9 +9,9 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 
-from elasticc_stream.engine.consume.events import AlertReceived, DecodeFailed
-from elasticc_stream.engine.errors import UserError
-from elasticc_stream.engine.kafka_config import admin_log, consumer_config, scrub
+from ..consume.events import AlertReceived, DecodeFailed
+from ..errors import UserError
+from ..kafka_config import admin_log, consumer_config, scrub
 
 POLL_S = 0.2
 
@@ -22,7 +22,8 @@ def read_partition(bootstrap: str, topic: str, partition: int, offset: int, *, c
     """Up to `count` messages of topic[partition] from `offset`, decoded; stops at the partition's end or
     after `timeout` seconds without a message."""
     from confluent_kafka import Consumer, KafkaException, TopicPartition
-    from elasticc_stream.engine.decoder import DecodeError, decode
+
+    from ..decoder import DecodeError, decode
 
     if offset < 0:
         raise UserError(f"offset must be 0 or more, not {offset}")

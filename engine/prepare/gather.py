@@ -8,9 +8,9 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from elasticc_stream.engine.prepare.files import same_content
-from elasticc_stream.engine.prepare.night import GATHERED_DIR
-from elasticc_stream.engine.prepare.report import Problem
+from .files import same_content
+from .night import GATHERED_DIR
+from .report import Problem
 
 # gathered state per source: [gathered file (root-relative), inode, size, mtime_ns] of the gathered file
 GatheredState = list

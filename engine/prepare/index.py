@@ -29,7 +29,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from elasticc_stream.engine.errors import UserError
+from ..errors import UserError
 
 INDEX_NAME = "elasticc-stream.index"
 MAGIC = b"ESIDX\x00\x02\n"
@@ -237,7 +237,7 @@ class AlertIndex:
         return json.loads(raw)
 
     def record(self, entry: IndexEntry) -> dict:
-        from elasticc_stream.engine.decoder import decode
+        from ..decoder import decode
 
         return decode(self.payload(entry), schema=self.schema(entry.schema_fp), source=entry.file)[0].record
 

@@ -14,7 +14,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from elasticc_stream.engine.prepare.index import ENTRY, FORMAT, MAGIC, NO_OBJECT, PREFIX, VERSION
+from .index import ENTRY, FORMAT, MAGIC, NO_OBJECT, PREFIX, VERSION
 
 _BUFFER = 1 << 20
 

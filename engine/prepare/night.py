@@ -11,12 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from elasticc_stream.engine.limits import describe, max_member_bytes
-from elasticc_stream.engine.prepare.files import Stat, file_stat, inside, move_no_clobber, same_content
-from elasticc_stream.engine.prepare.report import Problem
-from elasticc_stream.engine.prepare.runs import RunWriter
-from elasticc_stream.engine.prepare.unpack import BadArchive, Extracted, Refused, remove_tree, unpack
-from elasticc_stream.engine.prepare.validate import GoodRecord, InvalidAlert, is_alert_name, validate_alert
+from ..limits import describe, max_member_bytes
+from .files import Stat, file_stat, inside, move_no_clobber, same_content
+from .report import Problem
+from .runs import RunWriter
+from .unpack import BadArchive, Extracted, Refused, remove_tree, unpack
+from .validate import GoodRecord, InvalidAlert, is_alert_name, validate_alert
 
 BAD_DIR = "bad"
 GATHERED_DIR = "gathered"

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
 
-from elasticc_stream.engine.prepare.night import NightResult, NightTask, run_night
-from elasticc_stream.engine.prepare.report import PrepareProgress, Problem
+from .night import NightResult, NightTask, run_night
+from .report import PrepareProgress, Problem
 
 ProgressCallback = Callable[[PrepareProgress], None]
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from elasticc_stream.engine.errors import UserError
-from elasticc_stream.engine.prepare.index import INDEX_NAME, AlertIndex, IndexEntry, check_payloads, sort_key
-from elasticc_stream.engine.prepare.index_write import IndexWriter
+from ..errors import UserError
+from .index import INDEX_NAME, AlertIndex, IndexEntry, check_payloads, sort_key
+from .index_write import IndexWriter
 
 
 @dataclass

@@ -12,11 +12,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from elasticc_stream.engine.errors import UserError
-from elasticc_stream.engine.prepare.files import Stat
-from elasticc_stream.engine.prepare.gather import gather
-from elasticc_stream.engine.prepare.index import INDEX_NAME
-from elasticc_stream.engine.prepare.night import (
+from ..errors import UserError
+from .files import Stat
+from .gather import gather
+from .index import INDEX_NAME
+from .night import (
     BAD_DIR,
     GATHERED_DIR,
     STAGING_PREFIX,
@@ -25,11 +25,11 @@ from elasticc_stream.engine.prepare.night import (
     NightTask,
     scan,
 )
-from elasticc_stream.engine.prepare.pool import Progress, ProgressCallback, execute
-from elasticc_stream.engine.prepare.publish import Previous, unchanged, write_merged
-from elasticc_stream.engine.prepare.report import PrepareReport, Problem, plural
-from elasticc_stream.engine.prepare.runs import RUNS_DIR
-from elasticc_stream.engine.prepare.unpack import night_name, remove_tree
+from .pool import Progress, ProgressCallback, execute
+from .publish import Previous, unchanged, write_merged
+from .report import PrepareReport, Problem, plural
+from .runs import RUNS_DIR
+from .unpack import night_name, remove_tree
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
 CHUNK = 400  # files per task when re-validating loose files: small enough to spread over workers
@@ -53,7 +53,7 @@ def prepare(
     schema_dict = _schema(schema)
     schema_fp = None
     if schema_dict is not None:
-        from elasticc_stream.engine.decoder import fingerprint
+        from ..decoder import fingerprint
 
         schema_fp = fingerprint(schema_dict)
     plan = _Plan.make(root, schema_dict, schema_fp)
@@ -98,7 +98,7 @@ def _check_root(root: Path) -> None:
 def _schema(schema: str | os.PathLike | dict | None) -> dict | None:
     if schema is None or isinstance(schema, dict):
         return schema
-    from elasticc_stream.engine.decoder import load_schema_file
+    from ..decoder import load_schema_file
 
     return load_schema_file(schema)
 

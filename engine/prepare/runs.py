@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from elasticc_stream.engine.prepare.index_write import IndexWriter
-from elasticc_stream.engine.prepare.validate import GoodRecord
+from .index_write import IndexWriter
+from .validate import GoodRecord
 
 RUNS_DIR = ".elasticc-prepare-runs"
 

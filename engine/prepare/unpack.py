@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from elasticc_stream.engine.limits import describe, max_member_bytes
+from ..limits import describe, max_member_bytes
 
 # Alert members are handed back in memory while the archive's total stays under this (a night of ELAsTiCC alerts
 # is 10-250 MB); past it they are only on disk (Extracted.data None) and the caller reads them back one at a time.

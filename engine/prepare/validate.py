@@ -32,7 +32,7 @@ def validate_alert(data: bytes, *, schema: dict | None, source: str) -> tuple[li
 
     Raises InvalidAlert with the decoder's reason, or when a record lacks the fields the index needs.
     """
-    from elasticc_stream.engine.decoder import DecodeError, decode
+    from ..decoder import DecodeError, decode
 
     try:
         alerts = decode(data, schema=schema, source=source)

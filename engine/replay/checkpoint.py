@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from elasticc_stream.engine.errors import UserError
+from ..errors import UserError
 
 VERSION = 2
 

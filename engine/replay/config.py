@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from elasticc_stream.engine.config.settings import is_toml, shell_setting
-from elasticc_stream.engine.config.shell_conf import ShellConf, read_shell_conf
-from elasticc_stream.engine.config.suggest import did_you_mean
-from elasticc_stream.engine.config.toml_conf import TomlConf, read_toml_conf, string_table
-from elasticc_stream.engine.config.values import as_bool, as_float, as_int, check_bootstrap, check_topic
-from elasticc_stream.engine.errors import UserError
+from ..config.settings import is_toml, shell_setting
+from ..config.shell_conf import ShellConf, read_shell_conf
+from ..config.suggest import did_you_mean
+from ..config.toml_conf import TomlConf, read_toml_conf, string_table
+from ..config.values import as_bool, as_float, as_int, check_bootstrap, check_topic
+from ..errors import UserError
 
 KEY_MODES = ("object", "schema", "none")
 NO_DISPLAY = "None"

@@ -10,8 +10,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from elasticc_stream.engine.kafka_config import scrub
-from elasticc_stream.engine.replay.checkpoint import CheckpointState, PartitionMark
+from ..kafka_config import scrub
+from .checkpoint import CheckpointState, PartitionMark
 
 # Delivery errors that mean the broker is gone for good (after librdkafka's own retries): stop, don't grind on.
 FATAL_DELIVERY = {"_MSG_TIMED_OUT", "_TRANSPORT", "_ALL_BROKERS_DOWN", "_TIMED_OUT", "_FATAL"}

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from elasticc_stream.engine.errors import UserError
-from elasticc_stream.engine.families import FAMILIES, Family, family_of
-from elasticc_stream.engine.families.elasticc2022 import FAMILY as ELASTICC
-from elasticc_stream.engine.families.registry import family_for_schema, schema_full_name
-from elasticc_stream.engine.replay.config import NO_DISPLAY, ReplayConfig
+from ..errors import UserError
+from ..families import FAMILIES, Family, family_of
+from ..families.elasticc2022 import FAMILY as ELASTICC
+from ..families.registry import family_for_schema, schema_full_name
+from .config import NO_DISPLAY, ReplayConfig
 
 
 def index_fields(family: Family) -> dict[str, str]:
@@ -42,7 +42,7 @@ def display_reader(index: Any, config: ReplayConfig,
     path = config.display_field
     if path == NO_DISPLAY:
         return None, None
-    from elasticc_stream.engine.alert_fields import display_value
+    from ..alert_fields import display_value
 
     family, record = _family(index, first)
     note = None

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from elasticc_stream.engine.errors import UserError
+from ..errors import UserError
 
 UNASSIGNED = -1  # librdkafka's RD_KAFKA_PARTITION_UA: let the partitioner choose
 
@@ -41,7 +41,7 @@ def message_encoding(index: Any, config: Any, partitions: int, registry: Any = N
     notes: list[str] = []
     external = None
     if config.schema is not None:
-        from elasticc_stream.engine.decoder import load_schema_file
+        from ..decoder import load_schema_file
 
         external = load_schema_file(config.schema)
     return MessageEncoding(_key_function(index, config.key, external), _partition_function(partitions),
@@ -71,7 +71,7 @@ def _key_function(index: Any, mode: str, external: dict | None) -> Callable[[Any
 
 
 def _partition_function(partitions: int) -> Callable[[Any], int]:
-    from elasticc_stream.engine.wire.partition import partition_for
+    from ..wire.partition import partition_for
 
     cache: dict[int, int] = {}
 
@@ -93,7 +93,7 @@ def _framer(index: Any, config: Any, external: dict | None, registry: Any,
             notes: list[str]) -> Callable[[Any, bytes], bytes]:
     if config.framing == "none":
         return lambda entry, value: value
-    from elasticc_stream.engine.wire.confluent import header
+    from ..wire.confluent import header
 
     if config.schema_id is not None:
         fixed = header(config.schema_id)
@@ -107,7 +107,7 @@ def _framer(index: Any, config: Any, external: dict | None, registry: Any,
             notes.append(f"schema {_name(schema)}: id {schema_id} "
                          f"{'registered' if registered else 'found'} in {registry.shown} under {subject}")
             return schema_id
-        from elasticc_stream.engine.schemas.rubin import schema_id_of
+        from ..schemas.rubin import schema_id_of
 
         schema_id = schema_id_of(schema)
         if schema_id is None:
@@ -129,6 +129,6 @@ def _compact(schema: dict) -> bytes:
 
 
 def _name(schema: dict) -> str:
-    from elasticc_stream.engine.decoder import schema_name
+    from ..decoder import schema_name
 
     return schema_name(schema)

@@ -11,21 +11,21 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from elasticc_stream.engine.errors import UserError
-from elasticc_stream.engine.replay.checkpoint import Checkpoint, CheckpointState
-from elasticc_stream.engine.replay.config import ReplayConfig
-from elasticc_stream.engine.replay.delivery import DeliveryTracker
-from elasticc_stream.engine.replay.encoding import MessageEncoding, message_encoding
-from elasticc_stream.engine.replay.events import Note, ReplayEvent
-from elasticc_stream.engine.replay.lock import JobLock
-from elasticc_stream.engine.replay.plan import ReplayPlan
+from ..errors import UserError
+from .checkpoint import Checkpoint, CheckpointState
+from .config import ReplayConfig
+from .delivery import DeliveryTracker
+from .encoding import MessageEncoding, message_encoding
+from .events import Note, ReplayEvent
+from .lock import JobLock
+from .plan import ReplayPlan
 
 # Bounded so that a dead address fails well within a minute, with one clear line.
 METADATA_TIMEOUT_S = 15.0
 
 
 def load_index(config: ReplayConfig, emit: Callable[[ReplayEvent], None]) -> Any:
-    from elasticc_stream.engine.prepare import AlertIndex, prepare
+    from ..prepare import AlertIndex, prepare
 
     if AlertIndex.locate(config.data) is None:
         emit(Note(f"{config.data} is not prepared yet: preparing it first "
@@ -49,7 +49,7 @@ def external_encoded(index: Any, config: ReplayConfig, plan: ReplayPlan,
     """
     if config.schema is None:
         return None
-    from elasticc_stream.engine.decoder import encode_schemaless, fingerprint, load_schema_file
+    from ..decoder import encode_schemaless, fingerprint, load_schema_file
 
     schema = load_schema_file(config.schema)
     fp = fingerprint(schema)
@@ -77,12 +77,12 @@ def with_encoded(values: Iterator[tuple[int, bytes]], encoded: dict[int, bytes])
 
 def encoding(index: Any, config: ReplayConfig) -> MessageEncoding:
     """Key, partition and framing of every message (see engine.replay.encoding), once the topic exists."""
-    from elasticc_stream.engine.topics import topic_partitions
+    from ..topics import topic_partitions
 
     partitions = topic_partitions(config.bootstrap, config.topic, config.kafka, timeout=METADATA_TIMEOUT_S)
     registry = None
     if config.schema_registry:
-        from elasticc_stream.engine.wire.registry import Registry
+        from ..wire.registry import Registry
 
         registry = Registry(config.schema_registry, config.registry)
     return message_encoding(index, config, partitions or config.partitions, registry)

@@ -12,7 +12,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from elasticc_stream.engine.errors import UserError
+from ..errors import UserError
 
 
 class JobLock:

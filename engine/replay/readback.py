@@ -18,9 +18,9 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from elasticc_stream.engine.errors import UserError
-from elasticc_stream.engine.kafka_config import admin_config, consumer_config, scrub
-from elasticc_stream.engine.replay.checkpoint import CheckpointState, PartitionMark
+from ..errors import UserError
+from ..kafka_config import admin_config, consumer_config, scrub
+from .checkpoint import CheckpointState, PartitionMark
 
 log = logging.getLogger("elasticc_stream.replay.kafka")
 log.addHandler(logging.NullHandler())
@@ -93,7 +93,7 @@ def reconcile(state: CheckpointState, *, bootstrap: str, topic: str, kafka: Mapp
     if state.partitions and max(state.partitions) >= count:
         raise TopicLost(_lost(topic, bootstrap, where, recorded, f"now has {count} partitions, fewer than before"))
 
-    from elasticc_stream.engine.replay.delivery import DeliveryTracker
+    from .delivery import DeliveryTracker
 
     tracker = DeliveryTracker(state, str, dict(kafka))
     marks = {p: state.partitions.get(p, PartitionMark(0)) for p in range(count)}

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from elasticc_stream.engine.errors import UserError
-from elasticc_stream.engine.replay.checkpoint import Checkpoint, CheckpointState
-from elasticc_stream.engine.replay.config import ReplayConfig
-from elasticc_stream.engine.replay.plan import ReplayPlan, remaining
+from ..errors import UserError
+from .checkpoint import Checkpoint, CheckpointState
+from .config import ReplayConfig
+from .plan import ReplayPlan, remaining
 
 
 def load_checkpoint(checkpoint: Checkpoint, entries: list[Any]) -> CheckpointState | None:
@@ -26,7 +26,7 @@ def load_checkpoint(checkpoint: Checkpoint, entries: list[Any]) -> CheckpointSta
 def resume_from(saved: CheckpointState, config: ReplayConfig, checkpoint: Checkpoint, plan: ReplayPlan,
                 expected: Callable[[int], bytes], alerts: int) -> tuple[CheckpointState, ReplayPlan, str]:
     """The state to continue from (the topic's unrecorded deliveries added), the plan left, and the note."""
-    from elasticc_stream.engine.replay import readback
+    from . import readback
 
     found = readback.reconcile(saved, bootstrap=config.bootstrap, topic=config.topic, kafka=config.kafka,
                                where=str(checkpoint.path), expected=expected, alerts=alerts)

@@ -13,21 +13,21 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from elasticc_stream.engine.errors import UserError
-from elasticc_stream.engine.kafka_admin.reach import ErrorTrap, wait_for_metadata
-from elasticc_stream.engine.kafka_config import producer_config, scrub
-from elasticc_stream.engine.replay import job as jobs
-from elasticc_stream.engine.replay.checkpoint import (
+from ..errors import UserError
+from ..kafka_admin.reach import ErrorTrap, wait_for_metadata
+from ..kafka_config import producer_config, scrub
+from . import job as jobs
+from .checkpoint import (
     Checkpoint,
     CheckpointState,
     CheckpointWriter,
     default_checkpoint_path,
 )
-from elasticc_stream.engine.replay.config import ReplayConfig
-from elasticc_stream.engine.replay.delivery import DeliveryTracker, StallWatch
-from elasticc_stream.engine.replay.display import display_reader
-from elasticc_stream.engine.replay.encoding import MessageEncoding
-from elasticc_stream.engine.replay.events import (
+from .config import ReplayConfig
+from .delivery import DeliveryTracker, StallWatch
+from .display import display_reader
+from .encoding import MessageEncoding
+from .events import (
     AlertFailed,
     Note,
     ObservationDelivered,
@@ -37,11 +37,11 @@ from elasticc_stream.engine.replay.events import (
     ReplayPlanned,
     ReplayStarted,
 )
-from elasticc_stream.engine.replay.lock import JobLock
-from elasticc_stream.engine.replay.payloads import PayloadReader
-from elasticc_stream.engine.replay.plan import plan_replay
-from elasticc_stream.engine.replay.resume import in_plan, load_checkpoint, resume_from
-from elasticc_stream.engine.replay.schedule import Schedule
+from .lock import JobLock
+from .payloads import PayloadReader
+from .plan import plan_replay
+from .resume import in_plan, load_checkpoint, resume_from
+from .schedule import Schedule
 
 # After abandoning, how long purged alerts may take to get their (failed) reports before being given up.
 PURGE_GRACE_S = 2.0
@@ -182,8 +182,9 @@ class Replayer:
             notes.append(display_note)
 
         from confluent_kafka import Producer
-        from elasticc_stream.engine.replay import readback
-        from elasticc_stream.engine.topics import ensure_topic
+
+        from ..topics import ensure_topic
+        from . import readback
 
         props = producer_config(config.bootstrap, config.kafka)
         props.update({"error_cb": self._on_kafka_error, "logger": _kafka_log})

@@ -84,7 +84,7 @@ def schema_for_id(schema_id: int) -> tuple[str, dict] | None:
     entry = shipped().get(schema_id)
     if entry is None:
         return None
-    from elasticc_stream.engine.decoder import load_schema_file
+    from ..decoder import load_schema_file
 
     return entry.path.name.removesuffix(".alert.avsc"), load_schema_file(entry.path)
 

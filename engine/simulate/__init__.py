@@ -6,7 +6,7 @@ HEAD columns), alert_file.py makes the bytes of one alert file, batch.py writes 
 (entry point: `simulate`).
 """
 
-from elasticc_stream.engine.simulate.batch import (
+from .batch import (
     NightWritten,
     SimulationPlanned,
     SimulationReport,
@@ -14,7 +14,7 @@ from elasticc_stream.engine.simulate.batch import (
     parse_nights,
     simulate,
 )
-from elasticc_stream.engine.simulate.snana import bundled_snana_prefix
+from .snana import bundled_snana_prefix
 
 __all__ = [
     "NightWritten",

@@ -6,8 +6,8 @@ import gzip
 import hashlib
 import json
 
-from elasticc_stream.engine.simulate.record_fill import encode_long
-from elasticc_stream.engine.simulate.schema import AlertSchema
+from .record_fill import encode_long
+from .schema import AlertSchema
 
 # Level 5 is 25% faster than 6 for the same size on these alerts.
 ALERT_GZIP_LEVEL = 5

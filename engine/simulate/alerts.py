@@ -29,11 +29,12 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from elasticc_stream.engine.errors import UserError
-from elasticc_stream.engine.simulate.head_fields import head_values
-from elasticc_stream.engine.simulate.record_fill import RecordFiller, encode_long, field_fallback, union_branch
-from elasticc_stream.engine.simulate.schema import AlertSchema
-from elasticc_stream.engine.simulate.snana import LightCurve
+
+from ..errors import UserError
+from .head_fields import head_values
+from .record_fill import RecordFiller, encode_long, field_fallback, union_branch
+from .schema import AlertSchema
+from .snana import LightCurve
 
 STREAM_ALERT_ID = 1231321321
 CCD_VISIT_ID = 111111

@@ -23,12 +23,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from elasticc_stream.engine.errors import UserError
-from elasticc_stream.engine.simulate.alert_file import AlertFileWriter
-from elasticc_stream.engine.simulate.alerts import AlertEncoder, EncodedObject, id_multiplier
-from elasticc_stream.engine.simulate.schema import FORMATS, load_alert_schema
-from elasticc_stream.engine.simulate.snana import HEAD_SUFFIX, PHOT_SUFFIX, Simulation, read_snana, resolve_prefix
-from elasticc_stream.engine.simulate.visits import assign_visit_times
+from ..errors import UserError
+from .alert_file import AlertFileWriter
+from .alerts import AlertEncoder, EncodedObject, id_multiplier
+from .schema import FORMATS, load_alert_schema
+from .snana import HEAD_SUFFIX, PHOT_SUFFIX, Simulation, read_snana, resolve_prefix
+from .visits import assign_visit_times
 
 BATCH_SUBDIR = Path("LSST_ALERTS_BATCH") / "ALERTS"
 # The members are already gzipped alerts: a stronger level costs time and saves nothing.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from elasticc_stream.engine.simulate.record_fill import MISSING
+from .record_fill import MISSING
 
 _HEAD_SUFFIXES = {
     "z": "SPECZ", "z_err": "SPECZ_ERR", "zspec": "SPECZ", "zspec_err": "SPECZ_ERR",

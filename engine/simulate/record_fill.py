@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 
-from elasticc_stream.engine.errors import UserError
+from ..errors import UserError
 
 _NUMERIC = {"int", "long", "float", "double"}
 MISSING = object()  # "no value", as opposed to a null value

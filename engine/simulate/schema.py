@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from elasticc_stream.engine.errors import UserError
+from ..errors import UserError
 
 FORMATS = ("container", "schemaless")
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from elasticc_stream.engine.errors import UserError
+
+from ..errors import UserError
 
 BUNDLED_NAME = "MLAG_HOSTLIB_ALLCLASS_NONIaMODEL0-0010"
 HEAD_SUFFIX = "_HEAD.FITS.gz"

@@ -22,7 +22,8 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from elasticc_stream.engine.simulate.snana import LightCurve
+
+from .snana import LightCurve
 
 FIELD_SIZE_DEG = 3.5
 NIGHT_SPAN_DAYS = 0.4

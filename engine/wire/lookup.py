@@ -20,7 +20,7 @@ REGISTRY = "registry"
 
 def decode_framed(schema_id: int, body: bytes, schema: dict | None, registry: Any) -> tuple[Any, str]:
     """(DecodedAlert, "") if a schema found for `schema_id` reads `body` exactly, else (None, why not)."""
-    from elasticc_stream.engine.decoder import _read_exact, make_alert, schema_info
+    from ..decoder import _read_exact, make_alert, schema_info
 
     failures: list[str] = []
     for label, candidate in framed_schemas(schema_id, schema, registry, failures):
@@ -41,7 +41,7 @@ def framed_schemas(schema_id: int, given: dict | None, registry: Any,
     """(label, schema) candidates for `schema_id`; each source that has none appends its reason to `misses`."""
     if given is not None:
         yield GIVEN, given
-    from elasticc_stream.engine.schemas import rubin
+    from ..schemas import rubin
 
     shipped = rubin.schema_for_id(schema_id)
     if shipped is not None:
@@ -51,7 +51,7 @@ def framed_schemas(schema_id: int, given: dict | None, registry: Any,
     if registry is None:
         misses.append("no --schema-registry given")
         return
-    from elasticc_stream.engine.wire.registry import RegistryError
+    from .registry import RegistryError
 
     try:
         found = registry.schema(schema_id)

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from elasticc_stream.engine.errors import UserError
-from elasticc_stream.engine.kafka_config import REDACTED, scrub
+from ..errors import UserError
+from ..kafka_config import REDACTED, scrub
 
 PREFIX = "schema.registry."
 # The client wants numbers for these; properties arrive as text from the command line and config files.
@@ -137,7 +137,7 @@ class Registry:
         if not isinstance(parsed, dict):
             raise self._failure(schema_id, f"registry {self.shown}: schema id {schema_id} is not a record schema")
         if found.references:
-            from elasticc_stream.engine.wire.references import inline
+            from .references import inline
 
             named: dict[str, Any] = {}
             self._collect(schema_id, found.references, named, set())
@@ -146,7 +146,7 @@ class Registry:
 
     def _collect(self, schema_id: int, references: list, named: dict[str, Any], seen: set) -> None:
         """Every schema that `references` name, and theirs in turn, by the full name each defines."""
-        from elasticc_stream.engine.wire.references import defined_name
+        from .references import defined_name
 
         for ref in references:
             where = (ref.subject, ref.version)

@@ -9,13 +9,14 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from elasticc_stream.tui.widgets.status_line import StatusLine
 from rich.text import Text
 from textual.screen import Screen
 from textual.widgets import Static
 
+from ..widgets.status_line import StatusLine
+
 if TYPE_CHECKING:
-    from elasticc_stream.engine.kafka_admin.cluster import KafkaAdmin
+    from ...engine.kafka_admin.cluster import KafkaAdmin
 
 REFRESH_S = 3.0
 
@@ -54,7 +55,7 @@ class AdminScreen(Screen):
 
     def admin(self) -> KafkaAdmin:
         if self._admin is None:
-            from elasticc_stream.engine.kafka_admin.cluster import KafkaAdmin
+            from ...engine.kafka_admin.cluster import KafkaAdmin
 
             self._admin = KafkaAdmin(self.app.bootstrap, self.app.kafka, timeout=5.0)
         return self._admin
@@ -62,12 +63,12 @@ class AdminScreen(Screen):
     def _run_query(self) -> None:
         try:
             if self.tansu is None:
-                from elasticc_stream.engine.broker.identify import is_tansu
+                from ...engine.broker.identify import is_tansu
 
                 self.tansu = is_tansu(self.app.bootstrap, self.app.kafka, timeout=5.0)
             result = self.fetch(self.admin())
         except Exception as exc:  # noqa: BLE001 - a broker error is shown, never a crash
-            from elasticc_stream.tui.bridge import _one_line
+            from ..bridge import _one_line
 
             text = self.app._scrub(_one_line(exc))
             self.app.call_from_thread(self._failed, text)

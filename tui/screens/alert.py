@@ -13,9 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from elasticc_stream.tui import formatting
-from elasticc_stream.tui.widgets.alert_tree import AlertTree, Leaf, node_path
-from elasticc_stream.tui.widgets.light_curve import LightCurve
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -23,9 +20,13 @@ from textual.containers import Container, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, Tree
 
+from .. import formatting
+from ..widgets.alert_tree import AlertTree, Leaf, node_path
+from ..widgets.light_curve import LightCurve
+
 if TYPE_CHECKING:
-    from elasticc_stream.engine.decoder import DecodedAlert
-    from elasticc_stream.tui.state import AlertRow
+    from ...engine.decoder import DecodedAlert
+    from ..state import AlertRow
 
 
 def timestamp_text(ms: int | None) -> str:
@@ -138,7 +139,7 @@ class AlertScreen(Screen):
             self.maximize(self.focused)
 
     def alert_json(self) -> str:
-        from elasticc_stream.engine.alert_fields import to_json
+        from ...engine.alert_fields import to_json
 
         row = self.row
         return to_json({"topic": row.topic, "partition": row.partition, "offset": row.offset,

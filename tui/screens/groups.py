@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from elasticc_stream.tui.screens.admin_base import AdminScreen
-from elasticc_stream.tui.screens.topics import count, elide_middle
-from elasticc_stream.tui.widgets.status_line import StatusLine
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 
+from ..widgets.status_line import StatusLine
+from .admin_base import AdminScreen
+from .topics import count, elide_middle
+
 if TYPE_CHECKING:
-    from elasticc_stream.engine.kafka_admin.cluster import GroupInfo, KafkaAdmin
+    from ...engine.kafka_admin.cluster import GroupInfo, KafkaAdmin
 
 GROUP_COLUMNS = ("group", "state", "members", "topics", "lag")
 DETAIL_COLUMNS = ("topic", "part", "committed", "end", "lag", "member")

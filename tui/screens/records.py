@@ -9,15 +9,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from elasticc_stream.tui.screens.alert import AlertScreen
-from elasticc_stream.tui.stream_state import StreamState
-from elasticc_stream.tui.widgets.alert_table import AlertTable
-from elasticc_stream.tui.widgets.status_line import StatusLine
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
+
+from ..stream_state import StreamState
+from ..widgets.alert_table import AlertTable
+from ..widgets.status_line import StatusLine
+from .alert import AlertScreen
 
 PAGE = 200
 
@@ -89,8 +90,8 @@ class RecordsScreen(Screen):
             self.run_worker(self._read, thread=True, group="seek", exit_on_error=False)
 
     def _read(self) -> None:
-        from elasticc_stream.engine.kafka_admin.cluster import KafkaAdmin
-        from elasticc_stream.engine.kafka_admin.records import read_partition
+        from ...engine.kafka_admin.cluster import KafkaAdmin
+        from ...engine.kafka_admin.records import read_partition
 
         app = self.app
         try:
@@ -107,7 +108,7 @@ class RecordsScreen(Screen):
             events = list(read_partition(app.bootstrap, app.topic, self.seek.partition, offset, count=PAGE,
                                          extra=app.kafka))
         except Exception as exc:  # noqa: BLE001 - shown, never a crash
-            from elasticc_stream.tui.bridge import _one_line
+            from ..bridge import _one_line
 
             app.call_from_thread(self._finished, app._scrub(_one_line(exc)), True)
             return
@@ -136,6 +137,6 @@ class RecordsScreen(Screen):
             self.app.push_screen(AlertScreen(*kept))
 
     def action_filter(self) -> None:
-        from elasticc_stream.tui.screens.stream import ask_filter
+        from .stream import ask_filter
 
         ask_filter(self, self.state, self.query_one(AlertTable))

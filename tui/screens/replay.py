@@ -7,20 +7,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from elasticc_stream.tui.widgets.config_panel import ConfigPanel
-from elasticc_stream.tui.widgets.event_log import EventLog
-from elasticc_stream.tui.widgets.graphs import Graphs
-from elasticc_stream.tui.widgets.observation_table import ObservationTable
-from elasticc_stream.tui.widgets.replay_progress import ReplayProgress
-from elasticc_stream.tui.widgets.status_line import StatusLine
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
+from ..widgets.config_panel import ConfigPanel
+from ..widgets.event_log import EventLog
+from ..widgets.graphs import Graphs
+from ..widgets.observation_table import ObservationTable
+from ..widgets.replay_progress import ReplayProgress
+from ..widgets.status_line import StatusLine
+
 if TYPE_CHECKING:
-    from elasticc_stream.tui.state import TuiState
+    from ..state import TuiState
 
 
 class ReplayScreen(Screen):

@@ -4,27 +4,28 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from elasticc_stream.tui.screens.alert import AlertScreen
-from elasticc_stream.tui.widgets.alert_table import AlertTable
-from elasticc_stream.tui.widgets.graphs import Graphs
-from elasticc_stream.tui.widgets.latency_panel import LatencyPanel
-from elasticc_stream.tui.widgets.partition_stats import PartitionStats
-from elasticc_stream.tui.widgets.status_line import StatusLine
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header
 
+from ..widgets.alert_table import AlertTable
+from ..widgets.graphs import Graphs
+from ..widgets.latency_panel import LatencyPanel
+from ..widgets.partition_stats import PartitionStats
+from ..widgets.status_line import StatusLine
+from .alert import AlertScreen
+
 if TYPE_CHECKING:
-    from elasticc_stream.tui.state import TuiState
-    from elasticc_stream.tui.stream_state import StreamState
+    from ..state import TuiState
+    from ..stream_state import StreamState
 
 
 def ask_filter(screen: Screen, state: StreamState, table: AlertTable) -> None:
     """The `/` box: a filter over the kept alerts and every new one (see engine/alert_filter.py)."""
-    from elasticc_stream.engine.alert_filter import FilterError, parse_filter
-    from elasticc_stream.tui.screens.prompt import PromptScreen
+    from ...engine.alert_filter import FilterError, parse_filter
+    from .prompt import PromptScreen
 
     def answered(text: str | None) -> None:
         if text is None:
@@ -110,8 +111,8 @@ class StreamScreen(Screen):
         ask_filter(self, self.app.state.stream, self.query_one(AlertTable))
 
     def action_seek(self) -> None:
-        from elasticc_stream.tui.screens.prompt import PromptScreen
-        from elasticc_stream.tui.screens.records import RecordsScreen, parse_seek
+        from .prompt import PromptScreen
+        from .records import RecordsScreen, parse_seek
 
         def answered(text: str | None) -> None:
             if not text:

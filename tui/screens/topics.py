@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from elasticc_stream.tui.screens.admin_base import AdminScreen
-from elasticc_stream.tui.widgets.status_line import StatusLine
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 
+from ..widgets.status_line import StatusLine
+from .admin_base import AdminScreen
+
 if TYPE_CHECKING:
-    from elasticc_stream.engine.kafka_admin.cluster import KafkaAdmin, TopicInfo
+    from ...engine.kafka_admin.cluster import KafkaAdmin, TopicInfo
 
 TOPIC_COLUMNS = ("topic", "parts", "repl", "in-sync", "records", "groups", "lag")
 PARTITION_COLUMNS = ("part", "leader", "replicas", "isr", "earliest", "end", "records")
@@ -112,7 +113,7 @@ class TopicsScreen(AdminScreen):
                           Text(",".join(map(str, p.isr))), count(p.earliest), count(p.end), count(p.records))
 
     def action_new_topic(self) -> None:
-        from elasticc_stream.tui.screens.prompt import PromptScreen
+        from .prompt import PromptScreen
 
         def answered(text: str | None) -> None:
             if text:
@@ -131,8 +132,8 @@ class TopicsScreen(AdminScreen):
         except ValueError:
             self.notify(f"{text!r}: expected NAME [PARTITIONS [REPLICATION]] (numbers)", severity="error")
             return
-        from elasticc_stream.engine.config.values import check_topic
-        from elasticc_stream.engine.errors import UserError
+        from ...engine.config.values import check_topic
+        from ...engine.errors import UserError
 
         try:
             check_topic(name, "new topic", "name")

@@ -7,14 +7,15 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from elasticc_stream.tui import formatting
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
+from .. import formatting
+
 if TYPE_CHECKING:
-    from elasticc_stream.engine.families import Family
-    from elasticc_stream.tui.state import AlertRow, StreamState
+    from ...engine.families import Family
+    from ..state import AlertRow, StreamState
 
 COLUMNS = ("diaSourceId", "diaObjectId", "midPointTai", "band", "flux", "part", "offset", "ms")  # the keys
 # Labels of the first three columns when the stream mixes alert families (each family names its own).

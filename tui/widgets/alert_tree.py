@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from elasticc_stream.engine.avro_json import leaf
-from elasticc_stream.engine.families.registry import item_fields
 from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
+
+from ...engine.avro_json import leaf
+from ...engine.families.registry import item_fields
 
 # Children of these are shown expanded when the alert opens: the detection itself is what one looks at first.
 EXPANDED = ("diaSource", "candidate")

@@ -14,8 +14,8 @@ from rich.text import Text
 from textual.widgets import Static
 
 if TYPE_CHECKING:
-    from elasticc_stream.engine.replay.config import ReplayConfig
-    from elasticc_stream.tui.state import ReplayState
+    from ...engine.replay.config import ReplayConfig
+    from ..state import ReplayState
 
 STATUS_STYLE = {
     "running": "bold green",

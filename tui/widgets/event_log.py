@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from elasticc_stream.tui.state import MAX_LOG_LINES
 from rich.text import Text
 from textual.widgets import RichLog
 
+from ..state import MAX_LOG_LINES
+
 if TYPE_CHECKING:
-    from elasticc_stream.tui.state import LogState
+    from ..state import LogState
 
 STYLES = {"error": "red", "note": "yellow", "info": ""}
 

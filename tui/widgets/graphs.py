@@ -15,7 +15,7 @@ from textual.containers import Container
 from textual.widgets import Static
 
 if TYPE_CHECKING:
-    from elasticc_stream.tui.state import TuiState
+    from ..state import TuiState
 
 
 class Plot(Static):
@@ -24,7 +24,7 @@ class Plot(Static):
         self._key: tuple | None = None
 
     def draw(self, key: tuple, lines: list, title: str, color: bool) -> None:
-        from elasticc_stream.engine.series_plot import render_series
+        from ...engine.series_plot import render_series
 
         width, height = self.content_size.width, self.content_size.height
         full_key = (key, width, height)
@@ -47,7 +47,7 @@ class Graphs(Container):
     def sync(self, state: TuiState, color: bool = True) -> None:
         if not self.display:
             return
-        from elasticc_stream.engine.series_plot import Line
+        from ...engine.series_plot import Line
 
         stream, replay = state.stream, state.replay
         sent, received = list(replay.rate_series), list(stream.rate_series.points)

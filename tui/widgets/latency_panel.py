@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from elasticc_stream.tui import formatting
-from elasticc_stream.tui.state import LATENCY_WINDOW
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
+from .. import formatting
+from ..state import LATENCY_WINDOW
+
 if TYPE_CHECKING:
-    from elasticc_stream.tui.state import StreamState
+    from ..state import StreamState
 
 
 class LatencyPanel(Vertical):

@@ -25,7 +25,7 @@ class LightCurve(Static, can_focus=True):
     def action_cycle_points(self) -> None:
         """All points, detections only, forced photometry (or upper limits) only: most forced points share
         a detection's epoch and sit under it."""
-        from elasticc_stream.engine.lightcurve import POINTS
+        from ...engine.lightcurve import POINTS
 
         self.points = POINTS[(POINTS.index(self.points) + 1) % len(POINTS)]
         self.border_subtitle = {"all": "", "detections": "detections only", "secondary": "forced only"}[self.points]
@@ -42,7 +42,7 @@ class LightCurve(Static, can_focus=True):
         self._pending = self.set_timer(0.05, self.redraw)
 
     def redraw(self) -> None:
-        from elasticc_stream.engine.lightcurve import render_light_curve
+        from ...engine.lightcurve import render_light_curve
 
         width, height = self.content_size.width, self.content_size.height
         if (width, height) == self._drawn_size:

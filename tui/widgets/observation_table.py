@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from elasticc_stream.tui import formatting
 from rich.text import Text
 from textual.widgets import DataTable
 
+from .. import formatting
+
 if TYPE_CHECKING:
-    from elasticc_stream.tui.state import ObservationRow, ReplayState
+    from ..state import ObservationRow, ReplayState
 
 COLUMNS = (("#", "number"), ("t0+s", "start"), ("alerts", "alerts"), ("first", "first"), ("last", "last"),
            ("alerts/s", "rate"), ("left", "left"))

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from elasticc_stream.tui import formatting
 from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
+from .. import formatting
+
 if TYPE_CHECKING:
-    from elasticc_stream.tui.state import StreamState
+    from ..state import StreamState
 
 STATUS_STYLE = {"running": "green", "failed": "bold red", "stopped": "yellow", "idle": "dim"}
 

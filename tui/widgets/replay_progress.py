@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from elasticc_stream.tui import formatting
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import ProgressBar, Static
 
+from .. import formatting
+
 if TYPE_CHECKING:
-    from elasticc_stream.tui.state import ReplayState
+    from ..state import ReplayState
 
 
 class ReplayProgress(Horizontal):

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 if TYPE_CHECKING:
-    from elasticc_stream.tui.connection_state import Connection, ConnectionState
+    from ..connection_state import Connection, ConnectionState
 
 MARKS = {
     "off": ("–", "dim"),
