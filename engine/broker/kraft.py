@@ -112,8 +112,13 @@ def node_config(me: NodePorts, everyone: list[NodePorts], data: Path, host: str 
 
 
 def new_cluster_id() -> str:
-    # Kafka's own format: a UUID as 22 characters of unpadded URL-safe base64.
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    # Kafka's own format: a UUID as 22 characters of unpadded URL-safe base64. One in 64 of those starts with "-",
+    # which the storage tool's argument parser takes for an option ("--cluster-id: expected one argument"), so,
+    # like Kafka's own Uuid.randomUuid, draw again.
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def read_meta(lay: ClusterLayout) -> dict | None:
