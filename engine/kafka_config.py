@@ -63,6 +63,9 @@ def consumer_config(bootstrap: str, group: str, extra: Mapping[str, str] | None 
         # Apache Kafka, whose brokers accept 6 s (their group.min.session.timeout.ms) and join at once.
         "session.timeout.ms": 6000,
         "heartbeat.interval.ms": 1500,
+        # A request to a stalled broker (an auto-commit, typically) holds the coordinator connection until it
+        # times out: with librdkafka's 60 s the group rejoin after a stall waited behind it for a minute.
+        "socket.timeout.ms": 10000,
         # Offsets are stored only after an alert has been handled, then auto-committed: at-least-once.
         "enable.auto.commit": True,
         "enable.auto.offset.store": False,
