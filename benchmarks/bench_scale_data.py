@@ -23,6 +23,8 @@ import zlib
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from elasticc_stream.engine.simulate.record_fill import encode_long
+
 CACHE = Path(__file__).resolve().parent.parent / ".bench-cache" / "scale"
 PER_NIGHT = 10_000
 VISIT = 1_000
@@ -41,16 +43,6 @@ def _read_long(data: bytes, pos: int) -> tuple[int, int]:
         if not b & 0x80:
             return (n >> 1) ^ -(n & 1), pos
         shift += 7
-
-
-def _zigzag(value: int) -> bytes:
-    n = (value << 1) ^ (value >> 63)
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 class Template:
@@ -78,10 +70,10 @@ class Template:
 
         Every clone of a template shares the bytes up to its diaSourceId (ids of one batch have one
         varint length), so that part is compressed once and the compressor's state copied."""
-        sid = _zigzag(source_id)
+        sid = encode_long(source_id)
         if self.packer is None:
             self.packer = zlib.compressobj(1, zlib.DEFLATED, 31)
-            prefix = b"".join((header, b"\x02", _zigzag(self.size + len(sid)), self.head))
+            prefix = b"".join((header, b"\x02", encode_long(self.size + len(sid)), self.head))
             self.packed = self.packer.compress(prefix)
         packer = self.packer.copy()
         rest = b"".join((sid, self.middle, struct.pack("<d", mjd), self.tail, sync))
