@@ -28,8 +28,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual.app import App
+from textual.app import App, ScreenStackError
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 
 from .bridge import EngineBridge
 from .screens.groups import GroupsScreen
@@ -163,9 +164,15 @@ class ElasticcStreamApp(App[int]):
         self.refresh_view()
 
     def refresh_view(self) -> None:
-        refresh = getattr(self.screen, "refresh_view", None)
-        if refresh is not None:
-            refresh(self.state)
+        # The batch timer can fire while Textual tears the screens down at exit (children go before their
+        # screen, then the stack empties): there is nothing left to draw, and a redraw must not crash the app.
+        try:
+            refresh = getattr(self.screen, "refresh_view", None)
+            if refresh is not None:
+                refresh(self.state)
+        except (NoMatches, ScreenStackError):
+            if self.is_running:
+                raise
 
     # Actions ------------------------------------------------------------------------------------------
 
