@@ -7,7 +7,6 @@ timestamp-micros, date, time-millis, decimal and uuid logical types, as a broker
 
 from __future__ import annotations
 
-import argparse
 import base64
 import dataclasses
 import datetime as dt
@@ -21,9 +20,8 @@ from elasticc_stream.engine import avro_json, decoder
 from elasticc_stream.engine.consume.save import AlertSaver
 from elasticc_stream.engine.errors import UserError
 from elasticc_stream.tui.widgets.alert_tree import PAGE, AlertTree, More
+from show_runner import run_show
 from textual.app import App
-
-from elasticc_stream.cli import show
 
 
 def strict(line: str):
@@ -31,15 +29,6 @@ def strict(line: str):
         raise ValueError(f"not strict JSON: {name}")
 
     return json.loads(line, parse_constant=refuse)
-
-
-def run_show(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
-    parser = argparse.ArgumentParser(prog="elasticc-stream")
-    show.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["show", *map(str, argv)])
-    code = args.run(args)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_the_json_rule_for_every_logical_type():

@@ -6,7 +6,6 @@ Rubin alerts are lsst-alert-packet's own sample alerts (every version since 7.0)
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import alert_factory as af
@@ -15,19 +14,9 @@ from elasticc_stream.engine import alert_fields, decoder, lightcurve
 from elasticc_stream.engine.consume.save import alert_file_stem
 from elasticc_stream.engine.families import by_name, family_of
 from elasticc_stream.engine.replay.display import index_fields
-
-from elasticc_stream.cli import show
+from show_runner import run_show
 
 RUBIN = af.rubin_samples()
-
-
-def run_show(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
-    parser = argparse.ArgumentParser(prog="elasticc-stream")
-    show.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["show", *map(str, argv)])
-    code = args.run(args)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize("version,path", RUBIN, ids=[v for v, _ in RUBIN])

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 
 import alert_factory as af
 import pytest
 from elasticc_stream.engine import decoder
-
-from elasticc_stream.cli import show
-
-
-def run_show(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
-    parser = argparse.ArgumentParser(prog="elasticc-stream")
-    show.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["show", *map(str, argv)])
-    code = args.run(args)
-    out, err = capsys.readouterr()
-    return code, out, err
+from show_runner import run_show
 
 
 def test_show_real_elasticc_file(capsys):

@@ -3,7 +3,6 @@ and a schema registry through confluent-kafka's client (against the stand-in ser
 
 from __future__ import annotations
 
-import argparse
 import json
 import struct
 from pathlib import Path
@@ -16,8 +15,7 @@ from elasticc_stream.engine.schemas import rubin
 from elasticc_stream.engine.wire import confluent
 from elasticc_stream.engine.wire.registry import Registry
 from registry_standin import StandInRegistry
-
-from elasticc_stream.cli import show
+from show_runner import run_show
 
 SINCE_7 = [(v, p) for v, p in rubin.sample_alerts() if int(v.split(".")[0]) >= 7]
 
@@ -78,15 +76,6 @@ def test_frame_header_layout() -> None:
     assert confluent.split(b"\x01\x00\x00\x00\x01body") is None and confluent.split(b"\x00\x00\x00\x00\x01") is None
     with pytest.raises(ValueError):
         confluent.header(-1)
-
-
-def run_show(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
-    parser = argparse.ArgumentParser(prog="elasticc-stream")
-    show.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["show", *map(str, argv)])
-    code = args.run(args)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_show_framed_and_unframed_samples(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
