@@ -45,7 +45,7 @@ bench: setup kafka
 	$(BIN)/python -m benchmarks
 
 # 100 k and 1 M-alert batches (cached in .bench-cache/); SIZES=10000,100000 for a quicker run.
-bench-scale: setup
+bench-scale: setup kafka
 	@command -v pigz >/dev/null || apt-get install -y -qq pigz >/dev/null 2>&1 || \
 		echo "pigz not installed: the prepare baseline uses gzip -dc"
 	$(BIN)/python -m benchmarks --scale $(if $(SIZES),--scale-sizes $(SIZES))

@@ -13,8 +13,9 @@ same way in the same run:
 - consume `--json > /dev/null` and `--save DIR` vs a bare confluent-kafka + fastavro loop.
 
 The embedded broker (Tansu) holds every message in memory: each topic is deleted after its step, and a
-size whose messages would not fit in BROKER_MEMORY_LIMIT is not replayed on it (the row says so; pass
---bootstrap to use an Apache Kafka broker). Peak RSS of the broker is printed apart.
+size whose messages would not fit in BROKER_MEMORY_LIMIT runs on one Apache Kafka node started for it
+(`make kafka`; messages on disk); each row names its broker. `--bootstrap` uses a given broker for every
+size instead. Peak RSS of each broker is printed apart.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from benchmarks.bench_scale_run import REPO, elasticc, peak_rss_mb, raw, run
 DEFAULT_SIZES = (100_000, 1_000_000)
 PER_OBS = 10_000
 BROKER_MEMORY_LIMIT = 4e9  # bytes of messages the embedded broker may hold at once on a shared machine
+MESSAGE_BYTES = 8600       # one cloned alert's message
 SAVE_LIMIT = 200_000       # --save writes one file per alert (~15 KB): only sizes up to this
 BARE_LIMIT = 200_000       # the bare consume loop (~2,000 alerts/s) runs only up to this size
 SCHEMA = REPO / "engine" / "data" / "schemas" / "stream2022" / "elasticc.v0_9.alert.stream2022.avsc"
@@ -173,30 +175,58 @@ class _Rows(list):
         self.extend([row])
 
 
-def scale(sizes: list[int], bootstrap: str | None, broker_pid: int | None, kind: str, work: Path) -> list[dict]:
+class _Brokers:
+    """The brokers of the run, started when first needed: the embedded one for sizes whose messages fit in its
+    memory, one Apache Kafka node (`make kafka`, data on disk) for the larger ones; or the one given."""
+
+    def __init__(self, work: Path, bootstrap: str | None, kind: str) -> None:
+        self.work, self.given, self.given_kind = work, bootstrap, kind
+        self.started: dict[str, tuple[str, int]] = {}  # kind -> (address, pid)
+
+    def for_size(self, size: int) -> tuple[str, str, int | None]:
+        """(address, kind, pid or None) of the broker to use for a batch of `size` alerts."""
+        if self.given:
+            return self.given, self.given_kind, None
+        kind = "kafka" if size * MESSAGE_BYTES > BROKER_MEMORY_LIMIT else "tansu"
+        if kind not in self.started:
+            from elasticc_stream.engine.broker.process import start_broker
+
+            print(f"    starting a local {kind} broker", file=sys.stderr, flush=True)
+            info = start_broker(port=0, state_dir=self.work / f"broker-{kind}", die_with_parent=True,
+                                kafka=kind == "kafka")
+            self.started[kind] = (info.address, info.pid)
+        address, pid = self.started[kind]
+        return address, kind, pid
+
+    def peaks(self) -> dict[str, float | None]:
+        return {kind: peak_rss_mb(pid) for kind, (_, pid) in self.started.items()}
+
+    def stop(self) -> None:
+        from elasticc_stream.engine.broker.process import stop_broker
+
+        for kind in self.started:
+            stop_broker(self.work / f"broker-{kind}")
+
+
+def scale(sizes: list[int], brokers: _Brokers) -> list[dict]:
     rows: list[dict] = _Rows()
     for size in sizes:
         print(f"--- {size:,} alerts", file=sys.stderr, flush=True)
         src = data.batch(size, log=lambda m: print(m, file=sys.stderr, flush=True))
-        prep, alerts = _prepare_rows(size, src, work, kind)
+        bootstrap, kind, pid = brokers.for_size(size)
+        prep, alerts = _prepare_rows(size, src, brokers.work, kind)
         rows.extend(prep)
-        message_bytes = size * 8600
-        if kind == "tansu" and message_bytes > BROKER_MEMORY_LIMIT:
-            rows.append(_row("replay, consume", size, 0, None, broker=kind,
-                             note=f"not run: the embedded broker would hold ~{message_bytes / 1e9:.0f} GB in "
-                                  "memory; use --bootstrap with Apache Kafka"))
-        else:
-            replay_rows, topic = _replay_rows(size, alerts, work, bootstrap, kind)
-            rows.extend(replay_rows)
-            rows.extend(_consume_rows(size, work, bootstrap, topic, kind))
-            _delete_topic(bootstrap, topic)
+        replay_rows, topic = _replay_rows(size, alerts, brokers.work, bootstrap, kind)
+        rows.extend(replay_rows)
+        rows.extend(_consume_rows(size, brokers.work, bootstrap, topic, kind))
+        _delete_topic(bootstrap, topic)
         shutil.rmtree(alerts, ignore_errors=True)
-        if broker_pid:
-            print(f"    broker peak RSS so far: {peak_rss_mb(broker_pid) or 0:.0f} MB", file=sys.stderr)
+        if pid:
+            print(f"    {kind} broker peak RSS so far: {peak_rss_mb(pid) or 0:.0f} MB", file=sys.stderr)
     return rows
 
 
-def print_scale_table(rows: list[dict], broker_peak: float | None, kind: str) -> None:
+def print_scale_table(rows: list[dict], broker_peaks: dict[str, float | None]) -> None:
     header = ("command", "size", "wall s", "cpu s", "alerts/s", "MB/s", "peak RSS MB", "baseline", "ratio", "goal",
               "broker")
     lines = []
@@ -224,8 +254,10 @@ def print_scale_table(rows: list[dict], broker_peak: float | None, kind: str) ->
     for r in rows:
         if r["note"] and r["seconds"]:
             print(f"  [{r['command']} {r['size']:,}] {r['note']}")
-    where = f"{broker_peak:.0f} MB" if broker_peak else "not measured (external broker)"
-    print(f"\nbroker ({kind}) peak RSS over the run: {where}")
+    if not broker_peaks:
+        print("\nbroker peak RSS: not measured (a broker given by --bootstrap)")
+    for kind, peak in broker_peaks.items():
+        print(f"\nbroker ({kind}) peak RSS over the run: {f'{peak:.0f} MB' if peak else 'not measured'}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -240,21 +272,14 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     data.CACHE.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench-scale-", dir=data.CACHE.parent) as tmp:
-        work = Path(tmp)
-        if args.bootstrap:
-            rows = scale(sizes, args.bootstrap, None, args.kind, work)
-            peak, kind = None, args.kind
-        else:
-            from elasticc_stream.engine.broker.process import start_broker, stop_broker
-
-            info = start_broker(port=0, state_dir=work / "broker", die_with_parent=True)
-            try:
-                rows = scale(sizes, info.address, info.pid, info.kind, work)
-                peak, kind = peak_rss_mb(info.pid), info.kind
-            finally:
-                stop_broker(work / "broker")
+        brokers = _Brokers(Path(tmp), args.bootstrap, args.kind)
+        try:
+            rows = scale(sizes, brokers)
+            peaks = brokers.peaks()
+        finally:
+            brokers.stop()
     print()
-    print_scale_table(rows, peak, kind)
+    print_scale_table(rows, peaks)
     print(f"\nbench-scale took {time.perf_counter() - started:.0f} s")
     return 0
 
