@@ -11,14 +11,15 @@ import base64
 import dataclasses
 import datetime as dt
 import decimal
+import hashlib
+import io
 import json
 import uuid
 
 import alert_factory as af
-import pytest
+import fastavro
 from elasticc_stream.engine import avro_json, decoder
-from elasticc_stream.engine.consume.save import AlertSaver
-from elasticc_stream.engine.errors import UserError
+from elasticc_stream.engine.consume.save import AlertSaver, container_bytes
 from elasticc_stream.tui.widgets.alert_tree import PAGE, AlertTree, More
 from show_runner import run_show
 from textual.app import App
@@ -95,18 +96,24 @@ def test_show_record_max_and_collapsed_arrays(tmp_path, capsys):
     assert out.count("\n") > 2 * collapsed
 
 
-def test_a_record_that_cannot_be_saved_is_reported_and_the_next_saved(tmp_path):
-    alerts = decoder.decode(af.ztf_logical_container(3))
-    broken = dataclasses.replace(alerts[1], record={**alerts[1].record, "publishedAt": "not a time"})
+def test_a_saved_file_is_what_fastavro_writes_for_the_alert_without_encoding_it_again(tmp_path):
+    alerts = [*decoder.decode(af.ztf_logical_container(3)), *decoder.read_alert_file(af.REAL_ALERT)]
+    alerts += [decoder.read_alert_file(path)[0] for _, path in af.rubin_samples()[-2:]]
     saver = AlertSaver(tmp_path)
-    assert saver.save(alerts[0]).written
-    with pytest.raises(UserError, match=r"cannot write ZTF20aaaaa01_2001\.avro: the record does not encode"):
-        saver.save(broken)
-    assert saver.save(alerts[2]).written
-    assert (saver.written, saver.failed) == (2, 1)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ZTF20aaaaa00_2000.avro", "ZTF20aaaaa02_2002.avro"]
-    saved = decoder.read_alert_file(tmp_path / "ZTF20aaaaa02_2002.avro")[0]
-    assert saved.record == alerts[2].record  # logical types survive the trip
+    for alert in alerts:
+        data = container_bytes(alert)
+        marker = hashlib.sha256(b"sync" + alert.fingerprint.encode() + alert.payload).digest()[:16]
+        reference = io.BytesIO()
+        fastavro.writer(reference, decoder.parsed(alert.schema), [alert.record], sync_marker=marker)
+        assert data == reference.getvalue()
+        path = saver.save(alert).path
+        assert path.read_bytes() == data
+        saved = decoder.read_alert_file(path)[0]
+        assert saved.record == alert.record and saved.payload == alert.payload  # logical types survive the trip
+    assert (saver.written, saver.failed) == (len(alerts), 0)
+    # The record is not encoded again: a file holds the bytes received, even where the record was altered.
+    altered = dataclasses.replace(alerts[1], record={**alerts[1].record, "publishedAt": "not a time"})
+    assert container_bytes(altered) == container_bytes(alerts[1])
 
 
 class TreeApp(App):
