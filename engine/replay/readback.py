@@ -194,7 +194,9 @@ def _read(consumer, topic: str, begin: dict[int, int], timeout: float, on_messag
             missing = sorted(set(begin) - set(ends))
             raise _ReadFailed(f"partition {missing[0]} gives nothing from offset {begin[missing[0]]} within "
                               f"{timeout:g} s (it holds fewer messages than recorded)")
-        for msg in consumer.consume(500, 0.2):
+        # A short wait: consume() waits its whole timeout unless the batch fills, and the end of each partition
+        # (an EOF event) arrives within milliseconds.
+        for msg in consumer.consume(500, 0.02):
             err = msg.error()
             p = msg.partition()
             if err is None:
