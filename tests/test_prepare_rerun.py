@@ -22,6 +22,27 @@ def batch(tmp_path: Path) -> Path:
 # --- incremental runs ----------------------------------------------------------------------------------------
 
 
+def test_payloads_of_an_untouched_index_are_not_read_again_but_a_touched_one_is_checked(
+    batch: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from elasticc_stream.engine.prepare import publish
+
+    prepare(batch, jobs=1)
+    calls = []
+    real = publish.check_payloads
+    monkeypatch.setattr(publish, "check_payloads", lambda index: calls.append(1) or real(index))
+    again = prepare(batch, jobs=1)
+    assert not again.index_written and again.reused == 11 and calls == []
+    path = batch / INDEX_NAME
+    data = bytearray(path.read_bytes())
+    data[200] ^= 0x20  # in the payload section, same size: only the index's stat tells it changed
+    path.write_bytes(bytes(data))
+    rebuilt = prepare(batch, jobs=1)
+    assert calls == [1] and rebuilt.index_written
+    assert any("do not match their checksum" in note for note in rebuilt.notes), rebuilt.notes
+    assert prepare(batch, jobs=1).index_written is False and calls == [1]
+
+
 def test_second_run_reuses_everything_and_gives_the_same_index(batch: Path) -> None:
     (batch / "NITE8.tar.gz").write_bytes(b"broken")
     first = prepare(batch, jobs=2)

@@ -8,6 +8,9 @@ payload is copied (and its checksum checked) one at a time, so memory does not g
 from __future__ import annotations
 
 import heapq
+import json
+import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +19,14 @@ from typing import Any
 from ..errors import UserError
 from .index import INDEX_NAME, AlertIndex, IndexEntry, check_payloads, sort_key
 from .index_write import IndexWriter
+
+# Beside the index: the stat of the index file when its payload section last matched its checksum. While the
+# index's stat (inode, size, mtime, ctime) is still that, the payloads are not read again: a 1 GB payload
+# section costs ~0.1 s per 10 k alerts to re-checksum, the whole of an unchanged run otherwise.
+CHECKED_NAME = INDEX_NAME + ".checked"
+# A write lands with a coarse (jiffy, <= 10 ms) timestamp: a stamp is only trusted for an index whose ctime
+# was at least this old when stamped, so a later write cannot carry the same ctime.
+_SETTLED_NS = 30_000_000
 
 
 @dataclass
@@ -35,8 +46,13 @@ class Previous:
             index = AlertIndex.open(path, root)
             state = index.state()
             state["sources"]  # noqa: B018 - an index without state cannot be reused
+            checked = _stamp(os.fstat(index._fd))  # type: ignore[arg-type]
+            if _read_checked(root) == checked:
+                return cls(index, state), None
             bad = check_payloads(index)
-            if bad is not None:
+            if bad is None:
+                _write_checked(root, checked)
+            else:
                 index.close()
                 return cls(), (f"{INDEX_NAME}: the stored bytes of {bad.file} (diaSourceId {bad.dia_source_id}) "
                                "do not match their checksum; everything is validated again and the index rebuilt")
@@ -84,7 +100,8 @@ def write_merged(root: Path, previous: Previous, runs: list[Path], files: dict[s
             writer.discard()
             raise
         count = writer.count
-        writer.publish(state, layout)
+        path = writer.publish(state, layout)
+        _write_checked(root, _stamp(os.stat(path)), wait=True)
         return count
     finally:
         for run in inputs:
@@ -95,3 +112,31 @@ def _pairs(index: AlertIndex, keep: Any) -> Iterator[tuple[IndexEntry, AlertInde
     for e in index.entries:
         if keep(e):
             yield e, index
+
+
+def _stamp(st: os.stat_result) -> list[int]:
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def _read_checked(root: Path) -> list[int] | None:
+    try:
+        got = json.loads((root / CHECKED_NAME).read_bytes())
+    except (OSError, ValueError):
+        return None
+    return got if isinstance(got, list) else None
+
+
+def _write_checked(root: Path, stamp: list[int], *, wait: bool = False) -> None:
+    """Record that the index of this stat has checked payloads (best effort: without it, they are checked)."""
+    young = stamp[4] + _SETTLED_NS - time.time_ns()
+    if young > 0:
+        if not wait:
+            return
+        time.sleep(young / 1e9)  # once per index written: a few ms against the writing itself
+    path = root / CHECKED_NAME
+    tmp = root / f".{CHECKED_NAME}.tmp-{os.getpid()}"
+    try:
+        tmp.write_text(json.dumps(stamp))
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
