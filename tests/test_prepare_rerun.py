@@ -70,6 +70,21 @@ def test_second_run_reuses_everything_and_gives_the_same_index(batch: Path) -> N
     assert (fourth.validated, fourth.reused, fourth.index_written) == (0, 15, False)
 
 
+def test_a_deleted_or_replaced_gathered_file_of_an_unchanged_night_is_put_back(batch: Path) -> None:
+    prepare(batch, jobs=1)
+    gone, other = sorted((batch / "gathered").iterdir())[:2]
+    gone.unlink()
+    other.unlink()
+    other.write_bytes(b"someone else's file")  # not ours any more: kept, and the alert indexed from its night
+    again = prepare(batch, jobs=1)
+    assert again.index_written and again.alerts == 11 and again.validated == 0
+    assert gone.is_file() and [os.stat(gone).st_ino] == [p.stat().st_ino for p in batch.glob(f"NITE*/{gone.name}")]
+    assert other.read_bytes() == b"someone else's file"
+    assert any(other.name in p.file and "not overwritten" in p.reason for p in again.errors), again.errors
+    files = {e.file for e in index_of(batch).entries}
+    assert f"gathered/{gone.name}" in files and f"gathered/{other.name}" not in files
+
+
 def test_existing_different_file_in_gathered_is_not_overwritten(batch: Path) -> None:
     name = night_members(1, 6)[0][0].split("/")[1]
     (batch / "gathered").mkdir()

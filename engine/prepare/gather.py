@@ -8,7 +8,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .files import same_content
+from .files import Stat, same_content
 from .night import GATHERED_DIR
 from .report import Problem
 
@@ -25,16 +25,18 @@ class GatherResult:
 
 
 def gather(
-    root: Path, sources: list[str], unchanged: set[str], previous: dict[str, GatheredState]
+    root: Path, sources: list[str], unchanged: dict[str, Stat], previous: dict[str, GatheredState]
 ) -> GatherResult:
     """Put every source (root-relative, already validated) in gathered/ under its own base name.
 
-    `unchanged`: sources found identical to the last run; `previous`: what was gathered for them then.
+    `unchanged`: sources found identical to the last run, with their stat; `previous`: what was gathered
+    for them then.
     """
     out = GatherResult()
     (root / GATHERED_DIR).mkdir(exist_ok=True)
     base = str(root) + os.sep
     owners: dict[str, str] = {}
+    linked = _inodes(root / GATHERED_DIR) if unchanged else {}
     for src in sorted(sources):
         name = src.rsplit("/", 1)[-1]
         rel = f"{GATHERED_DIR}/{name}"
@@ -51,6 +53,12 @@ def gather(
                 )
             continue
         prev = previous.get(src)
+        st_src = unchanged.get(src)
+        if prev is not None and st_src is not None and prev[0] == rel and linked.get(name) == prev[1] == st_src[2] \
+                and prev[2] == st_src[0] and prev[3] == st_src[1]:
+            # gathered/<name> is still a hard link to the unchanged source (one inode): nothing to stat.
+            out.files[src], out.state[src], owners[name] = rel, prev, src
+            continue
         try:
             now = _gathered_stat(dst) if prev is not None else None
             # `ours`: gathered/<name> is still exactly what an earlier run put there for this source.
@@ -72,6 +80,12 @@ def gather(
         out.files[src], owners[name] = rel, src
         out.state[src] = [rel, st.st_ino, st.st_size, st.st_mtime_ns]
     return out
+
+
+def _inodes(folder: Path) -> dict[str, int]:
+    """name -> inode of each entry, from the directory listing alone (no stat per file)."""
+    with os.scandir(folder) as it:
+        return {e.name: e.inode() for e in it if not e.is_symlink()}
 
 
 def _gathered_stat(dst: str) -> tuple[int, int, int] | None:

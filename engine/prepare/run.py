@@ -270,7 +270,7 @@ def _finish(
     files: dict[str, str | None]
     gathered_state: dict[str, list] = {}
     if plan.layout == "nights":
-        unchanged = {x.src for x in goods if x.reused}
+        unchanged = {x.src: x.stat for x in goods if x.reused}
         g = gather(root, [x.src for x in goods], unchanged, (previous.state or {}).get("gathered", {}))
         files, gathered_state = g.files, g.state
         report.errors.extend(g.problems)
