@@ -303,13 +303,15 @@ def _write(
     reused = {g.src for g in goods if g.reused}
     state = {
         "schema_arg": plan.schema_fp,
-        "archives": dict(sorted(archives.items())),
-        "sources": dict(sorted(indexed.items())),
-        "gathered": {s: v for s, v in sorted(gathered_state.items()) if s in indexed},
+        "archives": archives,
+        "sources": indexed,
+        "gathered": {s: v for s, v in gathered_state.items() if s in indexed},
     }
     report.index_path = str(plan.root / INDEX_NAME)
-    if unchanged(plan.previous, runs, state):
+    if unchanged(plan.previous, runs, state):  # dicts compare regardless of order: sorted only to be written
         report.alerts = len(plan.previous.index.entries)
         return  # nothing changed: the index on disk is already this one
+    for key in ("archives", "sources", "gathered"):
+        state[key] = dict(sorted(state[key].items()))
     report.alerts = write_merged(plan.root, plan.previous, runs, files, reused, plan.layout, state)
     report.index_written = True
