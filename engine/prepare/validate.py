@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..families import Family
 
 ALERT_SUFFIXES = (".avro", ".avro.gz")
 
@@ -32,6 +36,21 @@ def validate_alert(data: bytes, *, schema: dict | None, source: str) -> tuple[li
 
     Raises InvalidAlert with the decoder's reason, or when a record lacks the fields the index needs.
     """
+    from .validate_fast import fast_records
+
+    fast = fast_records(data)  # a container checked without building its records; None: decode exactly
+    if fast is not None:
+        info, family, parts = fast
+        try:
+            return [_good(family, record, "", info.fingerprint, payload) for record, payload in parts], \
+                {info.fingerprint: info.schema}
+        except InvalidAlert:
+            pass  # the exact path words the reason (with the record number)
+    return validate_exact(data, schema=schema, source=source)
+
+
+def validate_exact(data: bytes, *, schema: dict | None, source: str) -> tuple[list[GoodRecord], dict[str, dict]]:
+    """`validate_alert` through the exact decoder only (fastavro builds every record)."""
     from ..decoder import DecodeError, decode
 
     try:
@@ -45,18 +64,21 @@ def validate_alert(data: bytes, *, schema: dict | None, source: str) -> tuple[li
         family = alert.family
         if not family.replayable:
             raise InvalidAlert(f"{where}not an ELAsTiCC or Rubin alert (no diaSource; schema {alert.schema_label})")
-        fields = family.summary(alert.record)
-        if not isinstance(fields.source_id, int) or not isinstance(fields.time, int | float):
-            raise InvalidAlert(f"{where}diaSource lacks {family.names['id']} or {family.names['time']}")
-        records.append(
-            GoodRecord(
-                fields.source_id,
-                fields.object_id if isinstance(fields.object_id, int) else None,
-                float(fields.time),
-                fields.band if isinstance(fields.band, str) else "",
-                alert.fingerprint,
-                alert.payload,
-            )
-        )
+        records.append(_good(family, alert.record, where, alert.fingerprint, alert.payload))
         schemas.setdefault(alert.fingerprint, alert.schema)
     return records, schemas
+
+
+def _good(family: Family, record: dict, where: str, fingerprint: str, payload: bytes) -> GoodRecord:
+    """The index fields of one decoded record (`record` may hold only the fields the family's paths start at)."""
+    fields = family.summary(record)
+    if not isinstance(fields.source_id, int) or not isinstance(fields.time, int | float):
+        raise InvalidAlert(f"{where}diaSource lacks {family.names['id']} or {family.names['time']}")
+    return GoodRecord(
+        fields.source_id,
+        fields.object_id if isinstance(fields.object_id, int) else None,
+        float(fields.time),
+        fields.band if isinstance(fields.band, str) else "",
+        fingerprint,
+        payload,
+    )

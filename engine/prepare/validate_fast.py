@@ -1,0 +1,99 @@
+"""The fast path of `validate_alert`: gzip'd (or plain) Avro containers checked by a compiled `avro_skip` walker.
+
+It answers only when it is sure the exact decoder would accept the same bytes and give the same records;
+otherwise None, and the caller decodes exactly (which also gives a bad alert its one-line reason).
+"""
+
+from __future__ import annotations
+
+import io
+
+import fastavro
+
+from .. import inflate
+from ..avro_container import SYNC_SIZE, read_header
+from ..avro_schemas import CONTAINER_MAGIC, GZIP_MAGIC, SchemaInfo, schema_from_json_bytes
+from ..decode_error import DecodeError
+from ..families import Family
+from ..families.registry import family_for_schema
+from ..limits import max_alert_bytes
+from .avro_skip import RecordChecker, Unsupported, read_long
+
+# Per raw embedded schema bytes: (info, family, checker, {kept field: parsed type}) or None (not handled).
+_COMPILED: dict[bytes, tuple[SchemaInfo, Family, RecordChecker, dict] | None] = {}
+
+
+def _compiled(raw_schema: bytes) -> tuple[SchemaInfo, Family, RecordChecker, dict] | None:
+    if raw_schema in _COMPILED:
+        return _COMPILED[raw_schema]
+    out = None
+    info = schema_from_json_bytes(raw_schema)
+    family = family_for_schema(info.name) if info is not None else None
+    if info is not None and info.guard is None and family is not None and family.replayable:
+        keep = {path[0] for path in (family.current, family.id_path, *family.object_paths) if path}
+        try:
+            checker = RecordChecker(info.parsed, keep)
+            kept = {name: fastavro.parse_schema(_standalone(t)) for name, t in checker.kept.items()}
+            out = (info, family, checker, kept)
+        except (Unsupported, Exception):  # any schema it cannot compile goes to the exact decoder
+            out = None
+    if len(_COMPILED) < 64:
+        _COMPILED[raw_schema] = out
+    return out
+
+
+def _standalone(t: object) -> object:
+    """A kept field's type as a schema of its own (fastavro's parsed form carries a marker key)."""
+    if isinstance(t, dict):
+        return {k: _standalone(v) for k, v in t.items() if k != "__fastavro_parsed" and k != "__named_schemas"}
+    if isinstance(t, list):
+        return [_standalone(x) for x in t]
+    return t
+
+
+def fast_records(data: bytes) -> tuple[SchemaInfo, Family, list[tuple[dict, bytes]]] | None:
+    """(schema info, family, [(partial record holding the index fields' parents, payload)]) or None."""
+    try:
+        if data[:2] == GZIP_MAGIC:
+            data = inflate.gunzip(data, max_alert_bytes())
+        if data[:4] != CONTAINER_MAGIC:
+            return None
+        meta, sync, pos = read_header(data, "")
+    except (inflate.InflateError, DecodeError):
+        return None
+    raw = meta.get("avro.schema")
+    if raw is None or meta.get("avro.codec", b"null") not in (b"null", b""):
+        return None
+    compiled = _compiled(raw)
+    if compiled is None:
+        return None
+    info, family, checker, kept = compiled
+    out: list[tuple[dict, bytes]] = []
+    end = len(data)
+    try:
+        while pos < end:
+            count, pos = read_long(data, pos)
+            size, pos = read_long(data, pos)
+            if count <= 0 or size < 0 or pos + size + SYNC_SIZE > end:
+                return None
+            block = data[pos:pos + size]
+            pos += size
+            if data[pos:pos + SYNC_SIZE] != sync:
+                return None
+            pos += SYNC_SIZE
+            start = 0
+            for _ in range(count):
+                got = checker.check(block, start)
+                if got is None:
+                    return None
+                stop, spans = got
+                record = {name: fastavro.schemaless_reader(io.BytesIO(block[a:b]), kept[name], None)
+                          for name, (a, b) in spans.items()}
+                out.append((record, block if count == 1 and stop == size else block[start:stop]))
+                start = stop
+            if start != size:
+                return None
+    except Exception:  # noqa: BLE001  (anything odd: the exact decoder decides and explains)
+        return None
+    return (info, family, out) if out else None
+
