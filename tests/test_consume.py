@@ -385,3 +385,26 @@ def test_stop_does_not_hang_on_a_frozen_broker(tmp_path: Path) -> None:
         if frozen:
             os.kill(info.pid, signal.SIGCONT)
         stop_broker(tmp_path / "broker")
+
+
+def test_json_into_a_pipe_closed_early_commits_only_what_was_written(kafka_bootstrap: str, make_topic) -> None:
+    # `--json` into a pipe is written by a second process (engine/consume/json_writer.py): what the reader
+    # never got must stay uncommitted, though the consumer had decoded and handed on much more by then.
+    topic = make_topic(1)
+    produce(kafka_bootstrap, topic, [schemaless(900 + i) for i in range(300)])
+    group = f"pipe-{topic}"
+    reader = subprocess.Popen(["head", "-n", "3"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    consumer = subprocess.run([*CLI, "consume", "--bootstrap", kafka_bootstrap, "--topic", topic, "--group", group,
+                               "--json", "--timeout", "5"], stdout=reader.stdin, stderr=subprocess.PIPE,
+                              text=True, timeout=120)
+    reader.stdin.close()
+    lines = reader.stdout.read().decode().splitlines()
+    reader.wait()
+    assert consumer.returncode == 0 and "Traceback" not in consumer.stderr, consumer.stderr
+    assert [strict_json(line)["alert"]["diaSource"]["diaSourceId"] for line in lines] == [900, 901, 902]
+    # Written: into the pipe, whose buffer held a few more lines than `head` read before it left.
+    written = int(re.search(r"output closed: stopped after (\d+) alerts", consumer.stderr)[1])
+    assert 3 <= written < 300
+    events, _ = stream(kafka_bootstrap, topic, group=group)
+    got = [e.alert.record["diaSource"]["diaSourceId"] for e in events if isinstance(e, AlertReceived)]
+    assert got == list(range(900 + written, 1200))  # the group goes on from the first alert not written

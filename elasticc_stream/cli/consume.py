@@ -78,11 +78,7 @@ def _run(args: argparse.Namespace) -> int:
     from elasticc_stream.engine.errors import UserError
     from elasticc_stream.engine.kafka_config import parse_properties, redact
 
-    if getattr(args, "verbose", False):
-        import logging
-
-        # librdkafka's own log lines (connection attempts, rebalances), silent otherwise.
-        logging.basicConfig(level=logging.INFO, format="kafka: %(message)s")
+    # With -v, librdkafka's own lines reach stderr through the one handler main.py attaches for every command.
     bootstrap, topic, props = args.bootstrap, args.topic, {}
     if args.config:
         from elasticc_stream.engine.config.settings import load_kafka_settings
@@ -160,12 +156,34 @@ def _consume(args: argparse.Namespace, bootstrap: str, topic: str, props: dict, 
 
         saver = AlertSaver(args.save)
     status = _Status(enabled=sys.stderr.isatty(), interleaved=sys.stdout.isatty() and sys.stderr.isatty())
+    # JSON into a pipe or a file is made by a second process (engine/consume/json_writer.py): half the work.
+    writer = None
+    if args.json and not sys.stdout.isatty():
+        from elasticc_stream.engine.consume.json_writer import JsonLineWriter
+        from elasticc_stream.engine.consume.jsonl import alert_document
+
+        sys.stdout.flush()
+        writer = JsonLineWriter()
+    closed_output = False
+
+    def settle(wait: bool) -> None:
+        nonlocal closed_output
+        settled = writer.settle(wait=wait)
+        for (t, p), offset in settled.unwritten.items():
+            stream.hold(t, p, offset)  # not on the output: not committed, the group's next run reads it
+        stream.in_flight(settled.in_flight)
+        if settled.broken and not closed_output:
+            closed_output = True
+            status.line(f"output closed: stopped after {writer.written} alerts")
+            stream.stop()
+
     stream = AlertStream(
         ConsumeOptions(bootstrap, topic, group=args.group, schema=schema, max_alerts=args.max_alerts,
                        timeout=args.timeout, start=args.start, kafka=props,
                        connect_timeout=args.connect_timeout, registry=registry),
         on_kafka_error=_KafkaErrors(status),
         on_connected=lambda: announce(),
+        before_offsets=settle if writer is not None else None,
     )
 
     def announce() -> None:
@@ -202,6 +220,12 @@ def _consume(args: argparse.Namespace, bootstrap: str, topic: str, props: dict, 
                 if not dumped:
                     _dump_schema(args.dump_schema, event.alert, status)
                     dumped = True
+                if writer is not None:
+                    if closed_output:
+                        return 0
+                    writer.send(event.topic, event.partition, event.offset, alert_document(event))
+                    status.count(alerts=1)
+                    continue
                 text = write_alert(event)
                 if status.interleaved:
                     status.clear()
@@ -218,13 +242,22 @@ def _consume(args: argparse.Namespace, bootstrap: str, topic: str, props: dict, 
                             f"{event.reason}")
                 status.count(errors=1)
             elif type(event) is ConsumeFinished:
+                if writer is not None:
+                    writer.close()
+                    writer = None
+                    if closed_output:
+                        return 0
                 out.flush()
                 status.clear()
                 _summary(event, stream, saver, interrupted, args, status)
                 if not dumped:
                     status.line(f"no alert received: schema not written to {args.dump_schema}")
     finally:
-        events.close()  # commits what was handled, whichever way the loop ended
+        try:
+            events.close()  # commits what was handled (and written), whichever way the loop ended
+        finally:
+            if writer is not None:
+                writer.close()
         signal.signal(signal.SIGINT, previous)
         status.clear()
     return 130 if interrupted else 0  # 128 + SIGINT, as for every other command stopped by Ctrl-C

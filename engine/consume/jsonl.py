@@ -5,12 +5,17 @@ from __future__ import annotations
 from ..alert_fields import to_json as dumps
 from .events import AlertReceived
 
-__all__ = ["alert_json", "dumps"]
+__all__ = ["alert_document", "alert_json", "dumps"]
 
 
 def alert_json(event: AlertReceived) -> str:
+    return dumps(alert_document(event))
+
+
+def alert_document(event: AlertReceived) -> dict:
+    """What `consume --json` writes for one alert, before it is made JSON text."""
     alert = event.alert
-    return dumps({
+    return {
         "topic": event.topic,
         "partition": event.partition,
         "offset": event.offset,
@@ -19,4 +24,4 @@ def alert_json(event: AlertReceived) -> str:
         "schema": alert.schema_label,
         "fingerprint": alert.fingerprint,
         "alert": alert.record,
-    })
+    }

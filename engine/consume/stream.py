@@ -1,11 +1,10 @@
 """Consume a Kafka topic and decode every message into alerts, as a stream of typed events.
 
-Each message is handled once per run: the broker may deliver messages again after a stall or a rebalance
-(the group restarts from its last commit), and those already handled are skipped, by offset per partition.
-Delivery to the next run of the group is at-least-once: a message's offset is stored for commit only after
-every event it produced has been handed over and the caller came back for the next one, so an alert that the
-caller failed to handle (a full disk under --save, an exception) is read again by the next run of the same
-group, never skipped.
+Each message is handled once per run: messages delivered again (after a stall or a rebalance) are skipped, by
+offset per partition. Delivery to the group's next run is at-least-once: an offset is stored for commit only
+after every event of its message was handed over and the caller came back for the next one (and, with a
+`before_offsets` hook, the caller says it is done with them), so an alert the caller failed to handle (a full
+disk under --save, an exception) is read again by the group's next run, never skipped.
 """
 
 from __future__ import annotations
@@ -25,24 +24,17 @@ from .events import AlertReceived, ConsumeEvent, ConsumeFinished, DecodeFailed
 from .group import default_group_id
 from .stats import LatencyStats, overall_rate
 
-# librdkafka's own log lines go through this logger; the NullHandler keeps them off the terminal unless an
-# application (the CLI with -v) attaches a handler.
+# librdkafka's log lines: kept off the terminal unless the application (the CLI with -v) adds a handler.
 log = logging.getLogger("elasticc_stream.kafka")
 log.addHandler(logging.NullHandler())
 
 STARTS = ("earliest", "latest")
-# Upper bound on messages handed over per client call: large enough to amortise the call, small enough that
-# a stop() or --max is honoured promptly.
-BATCH = 500
-# How long one blocking wait for a message lasts before stop() and --timeout are checked again.
-POLL_S = 0.2
+BATCH = 500  # messages per client call: amortises the call, yet stop() and --max are honoured promptly
+POLL_S = 0.2  # one blocking wait for a message, before stop() and --timeout are checked again
 # The idle --timeout only counts once partitions are assigned; until then the group join may take this long.
 JOIN_ALLOWANCE_S = 30.0
-
-
-# How long stopping waits for the final commit before giving up on an unresponsive broker.
-CLOSE_COMMIT_WAIT_S = 5.0
-CLOSE_WAIT_S = 5.0
+# How long stopping waits for the final commit, then for the close, before giving up on a broker.
+CLOSE_COMMIT_WAIT_S = CLOSE_WAIT_S = 5.0
 
 
 @dataclass
@@ -69,7 +61,8 @@ class AlertStream:
     """
 
     def __init__(self, options: ConsumeOptions, on_kafka_error: Callable[[str], None] | None = None,
-                 on_connected: Callable[[], None] | None = None) -> None:
+                 on_connected: Callable[[], None] | None = None,
+                 before_offsets: Callable[[bool], None] | None = None) -> None:
         if options.start not in STARTS:
             raise UserError(f"start must be one of {', '.join(STARTS)}, not {options.start!r}")
         if options.max_alerts is not None and options.max_alerts < 1:
@@ -82,11 +75,15 @@ class AlertStream:
         self.kafka_errors: list[str] = []
         self._on_kafka_error = on_kafka_error
         self._on_connected = on_connected  # once the broker has answered (the topic may still be missing)
+        # Before offsets are stored (False) or committed (True): a caller handing alerts on asynchronously (the
+        # --json writer process) says which are not out yet (in_flight()) or never will be (hold()).
+        self._before_offsets = before_offsets
+        self._in_flight: dict[tuple[str, int], int] = {}
         self._trap = ErrorTrap(options.kafka)
         self._connected = False
         self._stop = threading.Event()
         self._consumer = None
-        # Next offset per (topic, partition) for messages fully handled; the committable positions.
+        # Next offset per (topic, partition) of messages fully handled: the committable positions.
         self._positions: dict[tuple[str, int], int] = {}
         self._last_seen: dict[tuple[str, int], int] = {}  # for the summary; survives rebalances
         self._held: dict[tuple[str, int], int] = {}  # first offset per partition the caller could not handle
@@ -96,8 +93,7 @@ class AlertStream:
         self._assigned_at: float | None = None
         self._assigned_wall: float | None = None  # first assignment, wall clock: older messages are backlog
         self.backlog_alerts = 0  # alerts produced before that: their "latency" is the age they had in the topic
-        # Set once the group has handed this consumer its partitions: a producer started before that would
-        # count the group join (~3 s on the embedded broker) as stream latency.
+        # Set once partitions are assigned: a producer started earlier would count the group join as latency.
         self.assigned = threading.Event()
         self._alerts = 0
         self._errors = 0
@@ -116,10 +112,12 @@ class AlertStream:
         if key not in self._held or offset < self._held[key]:
             self._held[key] = offset
 
+    def in_flight(self, first: dict[tuple[str, int], int]) -> None:
+        """The first offset per partition handed on but not done with yet: none from it on is stored for now."""
+        self._in_flight = first
+
     def _position(self, key: tuple[str, int]) -> int:
-        position = self._positions[key]
-        held = self._held.get(key)
-        return position if held is None else min(position, held)
+        return min(self._positions[key], self._held.get(key, 1 << 62), self._in_flight.get(key, 1 << 62))
 
     # --- the stream ----------------------------------------------------------------------------------------
 
@@ -149,8 +147,7 @@ class AlertStream:
             consumer = Consumer(config)
         except KafkaException as exc:
             raise UserError(f"bad Kafka configuration: {self._scrub(exc)}") from None
-        # Metadata first, with a deadline: without it a wrong address would just wait forever for messages; a
-        # refused or unresolvable one ends at once (librdkafka knows after 0 ms).
+        # Metadata first, with a deadline, or a wrong address would wait forever (a refused one ends at once).
         try:
             meta = wait_for_metadata(consumer, self._trap, opts.bootstrap, opts.connect_timeout, opts.kafka,
                                      topic=opts.topic)
@@ -183,8 +180,8 @@ class AlertStream:
         latencies: list[float] = []
         last_message = None
         while not stop.is_set():
-            # Drain what is already fetched without waiting; block only when nothing is there, and then for a
-            # single message, so that a live stream is handed over (and timed) as it arrives.
+            # Drain what is fetched without waiting; block only when nothing is there, and for one message, so
+            # that a live stream is handed over (and timed) as it arrives.
             messages = consumer.consume(BATCH, 0)
             if not messages:
                 message = consumer.poll(POLL_S)
@@ -280,6 +277,8 @@ class AlertStream:
     def _store(self, consumer) -> None:
         if not self._positions:
             return
+        if self._before_offsets is not None:
+            self._before_offsets(False)
         from confluent_kafka import KafkaException, TopicPartition
 
         committable = {key: self._position(key) for key in self._positions}
@@ -288,10 +287,23 @@ class AlertStream:
         with contextlib.suppress(KafkaException):
             consumer.store_offsets(offsets=[TopicPartition(t, p, o) for (t, p), o in committable.items()])
 
-    def _commit(self, consumer, keys: list[tuple[str, int]]) -> None:
+    def _offsets(self, consumer, keys: list[tuple[str, int]]) -> list:
+        """The committable offsets of `keys`, once the caller has settled what it was handed (it may hold some)."""
         from confluent_kafka import KafkaException, TopicPartition
 
+        if self._before_offsets is not None and any(key in self._positions for key in keys):
+            self._before_offsets(True)
         offsets = [TopicPartition(t, p, self._position((t, p))) for t, p in keys if (t, p) in self._positions]
+        if offsets:
+            # Stored too: close() commits the stored offsets last, and an older stored one would undo this commit.
+            with contextlib.suppress(KafkaException):
+                consumer.store_offsets(offsets=offsets)
+        return offsets
+
+    def _commit(self, consumer, keys: list[tuple[str, int]]) -> None:
+        from confluent_kafka import KafkaException
+
+        offsets = self._offsets(consumer, keys)
         if not offsets:
             return
         self._last_seen.update({(tp.topic, tp.partition): tp.offset for tp in offsets})
@@ -306,7 +318,7 @@ class AlertStream:
         and stopping (Ctrl-C, quitting the TUI) must not."""
         from confluent_kafka import KafkaException, TopicPartition
 
-        offsets = [TopicPartition(t, p, self._position((t, p))) for t, p in keys if (t, p) in self._positions]
+        offsets = self._offsets(consumer, keys)
         if not offsets:
             return
         self._last_seen.update({(tp.topic, tp.partition): tp.offset for tp in offsets})
