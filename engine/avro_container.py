@@ -92,9 +92,23 @@ def container_records(data: bytes, source: str, budget: int) -> tuple[SchemaInfo
 def _blocks(data: bytes, pos: int, sync: bytes, codec: str, info: SchemaInfo,
             source: str, budget: int) -> Iterator[tuple[dict, bytes]]:
     guard_budget = info.guard.budget() if info.guard is not None else None  # one per message, not per block
+    any_record = False
+    for block_no, count, block in container_blocks(data, pos, sync, codec, source, budget):
+        if guard_budget is not None:
+            info.guard.grant(guard_budget, len(block))
+        for item in _read_block(block, count, info, block_no, source, guard_budget):
+            any_record = True
+            yield item
+    if not any_record:
+        raise DecodeError(source, "Avro container holds no records")
+
+
+def container_blocks(data: bytes, pos: int, sync: bytes, codec: str, source: str,
+                     budget: int) -> Iterator[tuple[int, int, bytes]]:
+    """(block number, record count, the block's bytes inflated) of each data block from `pos` (just after the
+    header); DecodeError (one line) for bad framing: a short block, a wrong sync marker, an absurd count."""
     block_no = 0
     end = len(data)
-    any_record = False
     while pos < end:
         block_no += 1
         block_start = pos
@@ -123,13 +137,7 @@ def _blocks(data: bytes, pos: int, sync: bytes, codec: str, info: SchemaInfo,
         # A record takes at least one byte except with degenerate schemas; an absurd count is garbage.
         if count > len(block) + 1024:
             raise DecodeError(source, f"corrupt Avro container: block {block_no} claims {count} records")
-        if guard_budget is not None:
-            info.guard.grant(guard_budget, len(block))
-        for item in _read_block(block, count, info, block_no, source, guard_budget):
-            any_record = True
-            yield item
-    if not any_record:
-        raise DecodeError(source, "Avro container holds no records")
+        yield block_no, count, block
 
 
 def _read_block(block: bytes, count: int, info: SchemaInfo, block_no: int,

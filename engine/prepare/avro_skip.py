@@ -33,7 +33,7 @@ class Unsupported(Exception):
     """The schema uses something the checker does not handle: use the exact decoder."""
 
 
-def read_long(data: bytes, pos: int) -> tuple[int, int]:
+def _read_long(data: bytes, pos: int) -> tuple[int, int]:
     shift = value = 0
     while True:
         if pos >= len(data) or shift > 63:
@@ -102,7 +102,7 @@ def _regex_step(pattern: bytes) -> Step:
 
 def _string_step(check_utf8: bool) -> Step:
     def run(data: bytes, pos: int) -> int:
-        n, pos = read_long(data, pos)
+        n, pos = _read_long(data, pos)
         end = pos + n
         if n < 0 or end > len(data):
             raise _Reject
@@ -150,7 +150,7 @@ def compile_step(t: Any, named: dict[str, dict]) -> Step:
 
         def array(data: bytes, pos: int) -> int:
             while True:
-                count, pos = read_long(data, pos)
+                count, pos = _read_long(data, pos)
                 if count == 0:
                     return pos
                 if count < 0 or count > len(data) - pos:  # every item here takes a byte at least

@@ -11,13 +11,13 @@ import io
 import fastavro
 
 from .. import inflate
-from ..avro_container import SYNC_SIZE, read_header
+from ..avro_container import container_blocks, read_header
 from ..avro_schemas import CONTAINER_MAGIC, GZIP_MAGIC, SchemaInfo, schema_from_json_bytes
 from ..decode_error import DecodeError
 from ..families import Family
 from ..families.registry import family_for_schema
 from ..limits import max_alert_bytes
-from .avro_skip import RecordChecker, Unsupported, read_long
+from .avro_skip import RecordChecker
 
 # Per raw embedded schema bytes: (info, family, checker, {kept field: parsed type}) or None (not handled).
 _COMPILED: dict[bytes, tuple[SchemaInfo, Family, RecordChecker, dict] | None] = {}
@@ -35,7 +35,7 @@ def _compiled(raw_schema: bytes) -> tuple[SchemaInfo, Family, RecordChecker, dic
             checker = RecordChecker(info.parsed, keep)
             kept = {name: fastavro.parse_schema(_standalone(t)) for name, t in checker.kept.items()}
             out = (info, family, checker, kept)
-        except (Unsupported, Exception):  # any schema it cannot compile goes to the exact decoder
+        except Exception:  # noqa: BLE001 - any schema it cannot compile (Unsupported...) goes to the exact decoder
             out = None
     if len(_COMPILED) < 64:
         _COMPILED[raw_schema] = out
@@ -69,18 +69,8 @@ def fast_records(data: bytes) -> tuple[SchemaInfo, Family, list[tuple[dict, byte
         return None
     info, family, checker, kept = compiled
     out: list[tuple[dict, bytes]] = []
-    end = len(data)
     try:
-        while pos < end:
-            count, pos = read_long(data, pos)
-            size, pos = read_long(data, pos)
-            if count <= 0 or size < 0 or pos + size + SYNC_SIZE > end:
-                return None
-            block = data[pos:pos + size]
-            pos += size
-            if data[pos:pos + SYNC_SIZE] != sync:
-                return None
-            pos += SYNC_SIZE
+        for _, count, block in container_blocks(data, pos, sync, "null", "", len(data)):
             start = 0
             for _ in range(count):
                 got = checker.check(block, start)
@@ -89,9 +79,9 @@ def fast_records(data: bytes) -> tuple[SchemaInfo, Family, list[tuple[dict, byte
                 stop, spans = got
                 record = {name: fastavro.schemaless_reader(io.BytesIO(block[a:b]), kept[name], None)
                           for name, (a, b) in spans.items()}
-                out.append((record, block if count == 1 and stop == size else block[start:stop]))
+                out.append((record, block if count == 1 and stop == len(block) else block[start:stop]))
                 start = stop
-            if start != size:
+            if start != len(block):
                 return None
     except Exception:  # noqa: BLE001  (anything odd: the exact decoder decides and explains)
         return None
