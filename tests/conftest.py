@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -24,6 +25,14 @@ def run_cli(*args: str, timeout: float = 120, env: dict | None = None, **kw) -> 
     """Run `elasticc-stream ARGS...` as a user would (a separate process), capturing text output."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, env=full_env, **kw)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A suite started in the background by a non-interactive shell inherits SIGINT ignored, and so would every
+    # command it runs: the ctrl-C tests would then test nothing. Python only installs its KeyboardInterrupt
+    # handler when SIGINT is not ignored at start, so put it back here, before any child is spawned.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 BROKERS = ("tansu", "kafka")
