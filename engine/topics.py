@@ -31,6 +31,27 @@ def topic_partitions(bootstrap: str, topic: str, extra: Mapping[str, str] | None
     return len(info.partitions)
 
 
+def create_topic(admin, bootstrap: str, topic: str, partitions: int, extra: Mapping[str, str] | None = None,
+                 timeout: float = 30) -> bool:
+    """Create `topic` with `partitions` through `admin` (an AdminClient, or None for a new one); False when it
+    exists already (made meanwhile by someone else). It may take a moment to show in metadata."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import NewTopic
+
+    admin = admin or _admin(bootstrap, extra)
+    # -1: the cluster's default replication factor (3 on the local 3-node cluster, 1 on a single node).
+    futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=-1)],
+                                  operation_timeout=timeout)
+    try:
+        futures[topic].result(timeout=timeout)
+    except KafkaException as exc:
+        err = exc.args[0] if exc.args else None
+        if getattr(err, "name", lambda: "")() != "TOPIC_ALREADY_EXISTS":
+            raise UserError(f"cannot create topic {topic} at {bootstrap}: {scrub(str(exc), extra or {})}") from exc
+        return False
+    return True
+
+
 def ensure_topic(bootstrap: str, topic: str, partitions: int, extra: Mapping[str, str] | None = None,
                  timeout: float = 30) -> str | None:
     """Create `topic` with `partitions` unless it exists; return a note when the existing one differs.
@@ -38,7 +59,6 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int, extra: Mapping[str
     Topics are always created explicitly: the embedded broker would give an auto-created topic 4 partitions.
     """
     from confluent_kafka import KafkaException
-    from confluent_kafka.admin import NewTopic
 
     admin = _admin(bootstrap, extra)
     try:
@@ -51,15 +71,7 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int, extra: Mapping[str
         if count != partitions:
             return f"topic {topic} exists with {count} partitions (asked for {partitions}); using it as it is"
         return None
-    # -1: the cluster's default replication factor (3 on the local 3-node cluster, 1 on a single node).
-    futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=-1)],
-                                  operation_timeout=timeout)
-    try:
-        futures[topic].result(timeout=timeout)
-    except KafkaException as exc:
-        err = exc.args[0] if exc.args else None
-        if getattr(err, "name", lambda: "")() != "TOPIC_ALREADY_EXISTS":
-            raise UserError(f"cannot create topic {topic} at {bootstrap}: {scrub(str(exc), extra or {})}") from exc
+    create_topic(admin, bootstrap, topic, partitions, extra, timeout)
     # Metadata can lag creation by a moment; producers that start too early would auto-create it.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -113,7 +113,7 @@ def test_a_corrupt_payload_is_never_handed_out_and_names_the_alert(batch: Path) 
         reader = PayloadReader(index)
         got = []
         with pytest.raises(IndexCorrupt, match=rf"{entry.file} \(diaSourceId {entry.dia_source_id}\)"):
-            for i, _ in reader.iter_range(index.entries, 0, len(index.entries)):
+            for i, _ in reader.iter_range(0, len(index.entries)):
                 got.append(i)
         assert got == [0, 1, 2, 3, 4]
         with pytest.raises(IndexCorrupt):

@@ -111,7 +111,7 @@ def test_an_index_loaded_before_a_new_prepare_keeps_reading_its_own_payloads(bat
     assert len(new.entries) == 14 and new.entries[3:] != old.entries
     assert os.fstat(old._fd).st_ino != os.stat(batch / INDEX_NAME).st_ino  # replaced, not rewritten in place
     reader = PayloadReader(old)  # made after the replacement, as a replay started late would
-    got = list(reader.iter_range(old.entries, 0, len(old.entries)))
+    got = list(reader.iter_range(0, len(old.entries)))
     assert [i for i, _ in got] == list(range(11)) and [p for _, p in got] == expected
     assert [old.payload(e) for e in old.entries] == expected
     assert old.read_range(0, sum(len(p) for p in expected)) == b"".join(expected)

@@ -40,6 +40,8 @@ PREFIX = struct.Struct("<8sQQII")
 # source id, object id, midPointTai, payload offset, length, crc32, file name offset, source name offset,
 # file name length, source name length, schema number, flags (bit 0: no diaObjectId), filter name.
 ENTRY = struct.Struct("<qqdQIIQQHHHB8sx")
+# Positions in a raw ENTRY record (AlertIndex.records): what replay reads per alert without building an IndexEntry.
+R_SOURCE_ID, R_OBJECT_ID, R_OFFSET, R_LENGTH, R_CRC, R_SCHEMA, R_FLAGS = 0, 1, 3, 4, 5, 10, 11
 BLOCK = 4096  # entries read at once
 CHECK_CHUNK = 8 << 20
 NO_OBJECT = 1
@@ -99,9 +101,21 @@ class _Entries(Sequence):
 
     __hash__ = None  # type: ignore[assignment]
 
+    def one(self, i: int) -> IndexEntry:
+        """Entry i alone, decoded without its block (and without evicting a cached one)."""
+        if not 0 <= i < self._count:
+            raise IndexError("index entry out of range")
+        block = self._cache.get(i // BLOCK)
+        return block[i % BLOCK] if block is not None else self._decode(i, 1)[0]
+
     def _load(self, b: int) -> list[IndexEntry]:
-        first = b * BLOCK
-        n = min(BLOCK, self._count - first)
+        block = self._decode(b * BLOCK, min(BLOCK, self._count - b * BLOCK))
+        if len(self._cache) >= 2:
+            self._cache.pop(next(iter(self._cache)))
+        self._cache[b] = block
+        return block
+
+    def _decode(self, first: int, n: int) -> list[IndexEntry]:
         raw = self._index._pread_abs(self._offset + first * ENTRY.size, n * ENTRY.size, "entry table")
         rows = list(ENTRY.iter_unpack(raw))
         lo = min(min(r[6] for r in rows), min(r[7] for r in rows))
@@ -120,9 +134,6 @@ class _Entries(Sequence):
             s_off -= lo
             block.append(IndexEntry(names[f_off:f_off + f_len], sid, None if flags & NO_OBJECT else oid, mjd, name,
                                     fps[schema], off, length, crc, names[s_off:s_off + s_len]))
-        if len(self._cache) >= 2:
-            self._cache.pop(next(iter(self._cache)))
-        self._cache[b] = block
         return block
 
 
@@ -149,9 +160,10 @@ class AlertIndex:
         # The descriptor the header was read from: a later prepare that replaces the file cannot mix
         # this header with another file's payloads, and pread on it is safe from any thread.
         self._fd: int | None = fd
-        fps = [fp for fp, _ in header["schemas"]]
-        self.entries: Sequence[IndexEntry] = _Entries(self, sections["entries"][0], header["count"],
-                                                      sections["names"][0], fps)
+        self.fingerprints = [fp for fp, _ in header["schemas"]]  # a record's schema number -> fingerprint
+        self._entries_at = sections["entries"][0]
+        self._table = _Entries(self, self._entries_at, header["count"], sections["names"][0], self.fingerprints)
+        self.entries: Sequence[IndexEntry] = self._table
 
     # -- locating and loading -------------------------------------------------------------------
     @classmethod
@@ -201,6 +213,20 @@ class AlertIndex:
         data = self.read_range(entry.payload_offset, entry.payload_length)
         self.check(entry, data)
         return data
+
+    def entry(self, i: int) -> IndexEntry:
+        """entries[i], decoded alone: for a look at one entry now and then (e.g. per observation)."""
+        return self._table.one(i)
+
+    def records(self, start: int, stop: int) -> list[tuple]:
+        """The raw ENTRY records of entries [start, stop) (fields at the R_* positions; names not decoded).
+
+        Replay's per-alert read: unpacking a record costs a fraction of building its IndexEntry."""
+        stop = min(stop, len(self.entries))
+        if start >= stop:
+            return []
+        raw = self._pread_abs(self._entries_at + start * ENTRY.size, (stop - start) * ENTRY.size, "entry table")
+        return list(ENTRY.iter_unpack(raw))
 
     def check(self, entry: IndexEntry, data: bytes | memoryview) -> None:
         """IndexCorrupt unless `data` is the payload the entry's checksum describes."""

@@ -41,6 +41,11 @@ class DeliveryTracker:
     def confirmed(self, i: int) -> bool:
         return i < self.done or i in self.beyond
 
+    def unconfirmed(self, start: int, stop: int) -> tuple[int, set[int]]:
+        """Alerts of [start, stop) still to send: those from the returned position on, but the returned few."""
+        begin = max(start, self.done)
+        return begin, {i for i in self.beyond if begin <= i < stop}
+
     def handed(self, i: int) -> None:
         self.pending.add(i)
 

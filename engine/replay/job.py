@@ -7,11 +7,12 @@ with another schema) and a DISPLAY_FIELD that the index does not carry decode an
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import UserError
+from ..prepare.index import R_SOURCE_ID
 from .checkpoint import Checkpoint, CheckpointState
 from .config import ReplayConfig
 from .delivery import DeliveryTracker
@@ -20,14 +21,13 @@ from .events import Note, ReplayEvent
 from .lock import JobLock
 from .plan import ReplayPlan
 
-# Bounded so that a dead address fails well within a minute, with one clear line.
-METADATA_TIMEOUT_S = 15.0
-
 
 def load_index(config: ReplayConfig, emit: Callable[[ReplayEvent], None]) -> Any:
-    from ..prepare import AlertIndex, prepare
+    from ..prepare.index import AlertIndex
 
     if AlertIndex.locate(config.data) is None:
+        from ..prepare.run import prepare
+
         emit(Note(f"{config.data} is not prepared yet: preparing it first "
                   f"(same as `elasticc-stream prepare {config.data}`)"))
         report = prepare(config.data, schema=config.schema)
@@ -69,23 +69,14 @@ def external_encoded(index: Any, config: ReplayConfig, plan: ReplayPlan,
     return encoded or None
 
 
-def with_encoded(values: Iterator[tuple[int, bytes]], encoded: dict[int, bytes]) -> Iterator[tuple[int, bytes]]:
-    """The re-encoded bytes instead of the stored ones; each is dropped once handed over."""
-    for i, stored in values:
-        yield i, encoded.pop(i, stored)
-
-
-def encoding(index: Any, config: ReplayConfig) -> MessageEncoding:
-    """Key, partition and framing of every message (see engine.replay.encoding), once the topic exists."""
-    from ..topics import topic_partitions
-
-    partitions = topic_partitions(config.bootstrap, config.topic, config.kafka, timeout=METADATA_TIMEOUT_S)
+def encoding(index: Any, config: ReplayConfig, partitions: int) -> MessageEncoding:
+    """Key, partition and framing of every message (see engine.replay.encoding) into `partitions` partitions."""
     registry = None
     if config.schema_registry:
         from ..wire.registry import Registry
 
         registry = Registry(config.schema_registry, config.registry)
-    return message_encoding(index, config, partitions or config.partitions, registry)
+    return message_encoding(index, config, partitions, registry)
 
 
 @dataclass
@@ -104,5 +95,5 @@ class Job:
     encoding: MessageEncoding
 
     def state(self, complete: bool = False) -> CheckpointState:
-        entries = self.index.entries
-        return self.tracker.state(lambda i: entries[i].dia_source_id, complete)
+        index = self.index
+        return self.tracker.state(lambda i: index.records(i, i + 1)[0][R_SOURCE_ID], complete)

@@ -73,8 +73,7 @@ def plan_replay(entries: Sequence[_Timed], *, per_obs: int, observations: int, i
     if by_visit:
         notes.append("--by-visit: one observation per exposure (alerts sharing midPointTai); "
                      "NALERTS_PER_OBS is not used")
-    times = [entries[start].mid_point_tai for start, _ in chosen]
-    offsets = _schedule(times, interval, speed)
+    offsets = _schedule(entries, [start for start, _ in chosen], interval, speed)
     planned = tuple(Observation(i + 1, start, stop, offsets[i]) for i, (start, stop) in enumerate(chosen))
     return ReplayPlan(available, planned, tuple(notes))
 
@@ -94,13 +93,12 @@ def _visits(entries: Sequence[_Timed]) -> list[tuple[int, int]]:
     return bounds
 
 
-def _schedule(times: list[float], interval: float, speed: float | None) -> list[float]:
-    if not times:
-        return []
-    if speed:
+def _schedule(entries: Sequence[_Timed], starts: list[int], interval: float, speed: float | None) -> list[float]:
+    if speed and starts:
         # A night replayed as it happened (speed 1) or faster: real gaps between exposures, scaled.
+        times = [entries[start].mid_point_tai for start in starts]
         return [(t - times[0]) * SECONDS_PER_DAY / speed for t in times]
-    return [i * interval for i in range(len(times))]
+    return [i * interval for i in range(len(starts))]
 
 
 def remaining(plan: ReplayPlan, done: int) -> ReplayPlan:

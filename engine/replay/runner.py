@@ -7,16 +7,14 @@ resume reads back from the topic what the checkpoint had not recorded yet (engin
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
-from ..errors import UserError
 from ..kafka_admin.reach import ErrorTrap, wait_for_metadata
-from ..kafka_config import producer_config, scrub
+from ..kafka_config import scrub
 from . import job as jobs
+from . import startup
 from .checkpoint import (
     Checkpoint,
     CheckpointState,
@@ -26,7 +24,6 @@ from .checkpoint import (
 from .config import ReplayConfig
 from .delivery import DeliveryTracker, StallWatch
 from .display import display_reader
-from .encoding import MessageEncoding
 from .events import (
     AlertFailed,
     Note,
@@ -42,16 +39,10 @@ from .payloads import PayloadReader
 from .plan import plan_replay
 from .resume import in_plan, load_checkpoint, resume_from
 from .schedule import Schedule
+from .sender import INTENT_WINDOW, ObservationSender
 
 # After abandoning, how long purged alerts may take to get their (failed) reports before being given up.
 PURGE_GRACE_S = 2.0
-# How far ahead of the sender the checkpoint's `intent` is kept: a resume compares at most this many alerts
-# (plus the unconfirmed ones) with what the topic holds; the sender waits for a save only if it catches up.
-INTENT_WINDOW = 4096
-
-_kafka_log = logging.getLogger("elasticc_stream.replay.kafka")
-# librdkafka logs through this logger instead of writing to stderr; -v routes it to stderr.
-_kafka_log.addHandler(logging.NullHandler())
 
 
 class Replayer:
@@ -159,6 +150,18 @@ class Replayer:
 
     def _prepare_with(self, config: ReplayConfig, index: Any, checkpoint: Checkpoint,
                       lock: JobLock) -> tuple[jobs.Job, list[str]]:
+        # First, so that it connects while the index, the plan and the checkpoint are looked at.
+        producer = startup.open_producer(config, self._on_kafka_error)
+        try:
+            return self._prepare_producing(config, index, checkpoint, lock, producer)
+        except BaseException:
+            # Nothing was produced; don't leave the client's threads retrying a broker nobody will use.
+            producer.purge(in_queue=True, in_flight=True, blocking=False)
+            producer.flush(0)
+            raise
+
+    def _prepare_producing(self, config: ReplayConfig, index: Any, checkpoint: Checkpoint, lock: JobLock,
+                           producer: Any) -> tuple[jobs.Job, list[str]]:
         entries = index.entries
         plan = plan_replay(entries, per_obs=config.per_obs, observations=config.observations,
                            interval=config.interval, by_visit=config.by_visit, speed=config.speed,
@@ -173,57 +176,39 @@ class Replayer:
                 notes.append(f"--resume: no checkpoint for this topic, address and data ({checkpoint.path}); "
                              "starting from the first alert")
         def files(i: int) -> str:
-            return entries[i].file
+            return index.entry(i).file
 
         tracker = DeliveryTracker(saved or CheckpointState(), files, config.kafka)
-        first = entries[plan.observations[0].start] if plan.observations else None
+        first = index.entry(plan.observations[0].start) if plan.observations else None
         display, display_note = display_reader(index, config, first)
         if display_note:
             notes.append(display_note)
 
-        from confluent_kafka import Producer
-
-        from ..topics import ensure_topic
-        from . import readback
-
-        props = producer_config(config.bootstrap, config.kafka)
-        props.update({"error_cb": self._on_kafka_error, "logger": _kafka_log})
-        try:
-            producer = Producer(props)
-        except Exception as exc:  # KafkaException, or ValueError/TypeError for a bad -X property
-            raise UserError(f"cannot configure the Kafka producer: {scrub(str(exc), config.kafka)}") from None
-        try:
-            # The broker first: a dead address must fail fast, not after checking every alert against a schema.
-            wait_for_metadata(producer, self._trap, config.bootstrap, jobs.METADATA_TIMEOUT_S, config.kafka)
-            encoded = jobs.external_encoded(index, config, plan, tracker.confirmed)
-
-            encoding: MessageEncoding | None = None
+        # The broker first: a dead address must fail fast, not after checking every alert against a schema.
+        metadata = wait_for_metadata(producer, self._trap, config.bootstrap, startup.METADATA_TIMEOUT_S,
+                                     config.kafka)
+        encoded = jobs.external_encoded(index, config, plan, tracker.confirmed)
+        # The topic's partitions, or those it will be created with (a resume reads back from an existing one).
+        partitions = startup.topic_partitions(metadata, config.topic) or config.partitions
+        encoding = jobs.encoding(index, config, partitions)
+        if saved is not None:
+            reader = PayloadReader(index)
 
             def expected(i: int) -> bytes:
-                # What _send produces for alert i, byte for byte: the read-back recognises alerts by it.
-                entry = entries[i]
-                value = encoded[i] if encoded and i in encoded else index.payload(entry)
-                return encoding.frame(entry, value) if encoding and config.framing != "none" else value
+                # What the sender produces for alert i, byte for byte: the read-back recognises alerts by it.
+                value = encoded[i] if encoded and i in encoded else next(reader.iter_range(i, i + 1))[1]
+                return encoding.frame(index.records(i, i + 1)[0], value) if encoding.frame else value
 
-            if saved is not None:
-                encoding = jobs.encoding(index, config)  # the topic exists, or nothing of it is read back
-                state, plan, note = resume_from(saved, config, checkpoint, plan, expected, len(entries))
-                tracker = DeliveryTracker(state, files, config.kafka)
-                notes.append(note)
-            topic_note = ensure_topic(config.bootstrap, config.topic, config.partitions, config.kafka,
-                                      timeout=jobs.METADATA_TIMEOUT_S)
-            if not tracker.partitions:
-                count = readback.partition_count(config.bootstrap, config.topic, config.kafka)
-                tracker.partitions = readback.start_marks(config.bootstrap, config.topic, count or 0, config.kafka)
-            if encoding is None:
-                encoding = jobs.encoding(index, config)
-        except BaseException:
-            # Nothing was produced; don't leave the client's threads retrying a broker nobody will use.
-            producer.purge(in_queue=True, in_flight=True, blocking=False)
-            producer.flush(0)
-            raise
-        if topic_note:
-            notes.append(topic_note)
+            state, plan, note = resume_from(saved, config, checkpoint, plan, expected, len(entries))
+            tracker = DeliveryTracker(state, files, config.kafka)
+            notes.append(note)
+        ready = startup.ensure_topic(producer, metadata, config)
+        if not tracker.partitions:
+            tracker.partitions = startup.start_marks(ready, config)
+        if ready.note:
+            notes.append(ready.note)
+        if ready.partitions != partitions:
+            encoding = jobs.encoding(index, config, ready.partitions)  # created meanwhile by someone else
         notes.extend(encoding.notes)
         job = jobs.Job(index=index, plan=plan, to_send=plan.to_send - in_plan(plan, tracker.beyond),
                    tracker=tracker, checkpoint=checkpoint, lock=lock, producer=producer, display=display,
@@ -232,17 +217,13 @@ class Replayer:
 
     def _send(self, job: jobs.Job, writer: CheckpointWriter, reader: PayloadReader) -> ReplayFinished:
         config = self.config
-        entries = job.index.entries
-        topic = config.topic
+        index = job.index
         producer = job.producer
-        produce = producer.produce
-        plan, display, encoded, tracker = job.plan, job.display, job.encoded, job.tracker
-        key_of, partition_of = job.encoding.key_of, job.encoding.partition_of
-        frame = job.encoding.frame if config.framing != "none" else None
-        confirmed, handed, report = tracker.confirmed, tracker.handed, tracker.report
+        plan, display, tracker = job.plan, job.display, job.tracker
         watch = StallWatch(lambda text: self._emit(Note(text)), config.bootstrap, config.broker_timeout,
                            last_error=lambda: self._last_error)
         schedule = self._schedule
+        sender = ObservationSender(job, writer, reader, config.topic, schedule, watch, self._abandon_due)
         sent = 0
         observations_done = 0
         interrupted = False
@@ -254,41 +235,12 @@ class Replayer:
                 if not schedule.wait_for(obs.offset_s):
                     interrupted = True
                     break
-                size = sum(1 for i in range(obs.start, obs.stop) if not confirmed(i))
-                self._emit(ObservationStarted(obs.number, time.monotonic() - schedule.m0, size))
+                begin, skip = tracker.unconfirmed(obs.start, obs.stop)
+                self._emit(ObservationStarted(obs.number, time.monotonic() - schedule.m0,
+                                              obs.stop - begin - len(skip)))
                 before_delivered, before_failed = tracker.delivered, len(tracker.failures)
-                first = last = None
-                values = reader.iter_range(entries, obs.start, obs.stop)
-                if encoded is not None:
-                    values = jobs.with_encoded(values, encoded)
-                for i, value in values:
-                    if schedule.stopping or tracker.fatal is not None:
-                        interrupted = True
-                        break
-                    if confirmed(i):
-                        continue
-                    if i >= tracker.intent - INTENT_WINDOW // 2:
-                        tracker.intent = i + INTENT_WINDOW  # saved ahead, while the sender goes on
-                        writer.submit(job.state())
-                    if i >= writer.saved_intent:
-                        writer.wait_for_intent(i)
-                    entry = entries[i]
-                    # What is produced must stay what `expected` in _prepare_with gives (the resume read-back).
-                    if frame is not None:
-                        value = frame(entry, value)
-                    key, part = key_of(entry), partition_of(entry)
-                    try:
-                        produce(topic, value, key, partition=part, on_delivery=partial(report, i))
-                    except BufferError:
-                        if not self._produce_when_full(produce, producer, tracker, watch, topic, value, key, part,
-                                                       partial(report, i)):
-                            interrupted = True
-                            break
-                    handed(i)
-                    sent += 1
-                    if first is None:
-                        first = entry
-                    last = entry
+                handed, first, last, interrupted = sender.send(begin, obs.stop, skip)
+                sent += handed
                 if interrupted and tracker.outstanding and tracker.fatal is None:
                     self._emit(Note(f"stopping: waiting for the {tracker.outstanding} alerts already handed to "
                                     "the producer"))
@@ -300,10 +252,9 @@ class Replayer:
                     # "Observation N done" means its alerts are confirmed AND the checkpoint saying so is on disk.
                     writer.submit(job.state())
                     writer.wait_saved()
-                    self._emit(ObservationDelivered(
-                        obs.number, tracker.delivered - before_delivered,
-                        display(first) if display else None, display(last) if display else None,
-                        time.monotonic() - schedule.m0, tracker.delivered, job.to_send))
+                    shown = (display(index.entry(first)), display(index.entry(last))) if display else (None, None)
+                    self._emit(ObservationDelivered(obs.number, tracker.delivered - before_delivered, *shown,
+                                                    time.monotonic() - schedule.m0, tracker.delivered, job.to_send))
                 if tracker.fatal is not None:
                     if not watch.gave_up:
                         self._emit(Note(f"stopping: the broker at {config.bootstrap} did not take the alerts "
@@ -322,22 +273,6 @@ class Replayer:
             sent=sent, delivered=tracker.delivered, failed=len(tracker.failures),
             failed_files=[f for _, f, _ in tracker.failures], observations=observations_done,
             seconds=time.time() - t0, interrupted=interrupted or tracker.fatal is not None)
-
-    def _produce_when_full(self, produce: Any, producer: Any, tracker: DeliveryTracker, watch: StallWatch,
-                           topic: str, value: bytes, key: bytes | None, part: int, on_delivery: Any) -> bool:
-        """librdkafka's queue is full (the broker stalls): serve reports, then retry, unless asked to stop or
-        the broker has been silent too long: then this alert is not handed over at all (False)."""
-        while True:
-            if self._schedule.stopping or self._abandon_due():
-                return False
-            producer.poll(0.1)
-            if watch.check(tracker.reports, tracker.outstanding):
-                return False
-            try:
-                produce(topic, value, key, partition=part, on_delivery=on_delivery)
-                return True
-            except BufferError:
-                continue
 
     def _flush(self, producer: Any, tracker: DeliveryTracker, watch: StallWatch, to_send: int) -> None:
         """Wait until every alert handed over has a delivery report (librdkafka retries meanwhile).
