@@ -6,7 +6,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup test lint demo bench bench-scale clean kafka
 
+# Byte-compile the project's own modules: the editable install leaves none, and a machine that sets
+# PYTHONDONTWRITEBYTECODE never writes them, so every run would compile ~40 ms of imports again (replay's
+# start-up before the first send: 0.16-0.19 s without, 0.13-0.14 s with). Only stale files are redone.
 setup: $(STAMP)
+	@$(BIN)/python -m compileall -q engine tui elasticc_stream >/dev/null
 
 # Re-install only when the project's dependencies change; otherwise setup is a no-op.
 $(STAMP): pyproject.toml
