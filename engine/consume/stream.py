@@ -2,9 +2,9 @@
 
 Each message is handled once per run: messages delivered again (after a stall or a rebalance) are skipped, by
 offset per partition. Delivery to the group's next run is at-least-once: an offset is stored for commit only
-after every event of its message was handed over and the caller came back for the next one (and, with a
-`before_offsets` hook, the caller says it is done with them), so an alert the caller failed to handle (a full
-disk under --save, an exception) is read again by the group's next run, never skipped.
+after every event of its message was handed over and the caller came back for the next one, so an alert the
+caller failed to handle (a full disk under --save, an exception) is read again by the group's next run, never
+skipped.
 """
 
 from __future__ import annotations
@@ -61,8 +61,7 @@ class AlertStream:
     """
 
     def __init__(self, options: ConsumeOptions, on_kafka_error: Callable[[str], None] | None = None,
-                 on_connected: Callable[[], None] | None = None,
-                 before_offsets: Callable[[bool], None] | None = None) -> None:
+                 on_connected: Callable[[], None] | None = None) -> None:
         if options.start not in STARTS:
             raise UserError(f"start must be one of {', '.join(STARTS)}, not {options.start!r}")
         if options.max_alerts is not None and options.max_alerts < 1:
@@ -75,10 +74,6 @@ class AlertStream:
         self.kafka_errors: list[str] = []
         self._on_kafka_error = on_kafka_error
         self._on_connected = on_connected  # once the broker has answered (the topic may still be missing)
-        # Before offsets are stored (False) or committed (True): a caller handing alerts on asynchronously (the
-        # --json writer process) says which are not out yet (in_flight()) or never will be (hold()).
-        self._before_offsets = before_offsets
-        self._in_flight: dict[tuple[str, int], int] = {}
         self._trap = ErrorTrap(options.kafka)
         self._connected = False
         self._stop = threading.Event()
@@ -112,12 +107,8 @@ class AlertStream:
         if key not in self._held or offset < self._held[key]:
             self._held[key] = offset
 
-    def in_flight(self, first: dict[tuple[str, int], int]) -> None:
-        """The first offset per partition handed on but not done with yet: none from it on is stored for now."""
-        self._in_flight = first
-
     def _position(self, key: tuple[str, int]) -> int:
-        return min(self._positions[key], self._held.get(key, 1 << 62), self._in_flight.get(key, 1 << 62))
+        return min(self._positions[key], self._held.get(key, 1 << 62))
 
     # --- the stream ----------------------------------------------------------------------------------------
 
@@ -277,8 +268,6 @@ class AlertStream:
     def _store(self, consumer) -> None:
         if not self._positions:
             return
-        if self._before_offsets is not None:
-            self._before_offsets(False)
         from confluent_kafka import KafkaException, TopicPartition
 
         committable = {key: self._position(key) for key in self._positions}
@@ -288,11 +277,9 @@ class AlertStream:
             consumer.store_offsets(offsets=[TopicPartition(t, p, o) for (t, p), o in committable.items()])
 
     def _offsets(self, consumer, keys: list[tuple[str, int]]) -> list:
-        """The committable offsets of `keys`, once the caller has settled what it was handed (it may hold some)."""
+        """The committable offsets of `keys` (none at or past an offset the caller holds)."""
         from confluent_kafka import KafkaException, TopicPartition
 
-        if self._before_offsets is not None and any(key in self._positions for key in keys):
-            self._before_offsets(True)
         offsets = [TopicPartition(t, p, self._position((t, p))) for t, p in keys if (t, p) in self._positions]
         if offsets:
             # Stored too: close() commits the stored offsets last, and an older stored one would undo this commit.
