@@ -95,6 +95,11 @@ class _Entries(Sequence):
         for b in range(-(-self._count // BLOCK)):
             yield from self._cache.get(b) or self._load(b)
 
+    def stream(self, block: int) -> Iterator[IndexEntry]:
+        """Every entry in order, `block` decoded at a time and none kept: a merge reads many tables at once."""
+        for first in range(0, self._count, block):
+            yield from self._decode(first, min(block, self._count - first))
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Sequence) and len(self) == len(other) and all(
             a == b for a, b in zip(self, other, strict=True))
@@ -213,6 +218,9 @@ class AlertIndex:
         data = self.read_range(entry.payload_offset, entry.payload_length)
         self.check(entry, data)
         return data
+
+    def stream_entries(self, block: int = 256) -> Iterator[IndexEntry]:
+        return self._table.stream(block)
 
     def entry(self, i: int) -> IndexEntry:
         """entries[i], decoded alone: for a look at one entry now and then (e.g. per observation)."""

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..limits import describe, max_member_bytes
 from .files import Stat, file_stat, inside, move_no_clobber, same_content
+from .ident import Dirs, archive_ident, night_dirs
 from .report import Problem
 from .runs import RunWriter
 from .unpack import BadArchive, Extracted, Refused, remove_tree, unpack
@@ -30,7 +31,6 @@ class NightTask:
     night: str  # "NITE12", or "" for a loose folder (alerts directly in root)
     archive: str | None = None  # archive file name in root to unpack first
     files: tuple[str, ...] | None = None  # files (relative to the night folder) to validate; None: scan it
-    prev: dict[str, Stat] = field(default_factory=dict)  # root-relative file -> stat when last found good
     schema: dict | None = None
     run_path: str | None = None  # where to write the task's sorted run (its alerts' entries and bytes)
 
@@ -47,7 +47,7 @@ class GoodFile:
 class NightResult:
     night: str
     archive: str | None = None
-    archive_stat: tuple[int, int] | None = None  # (size, mtime_ns) of an archive unpacked successfully
+    archive_stat: list[int] | None = None  # ident.archive_ident of an archive unpacked successfully
     bad_archive: Problem | None = None
     good: list[GoodFile] = field(default_factory=list)
     bad_alerts: list[Problem] = field(default_factory=list)  # file = where it was found
@@ -56,6 +56,9 @@ class NightResult:
     schemas: dict[str, dict] = field(default_factory=dict)
     validated: int = 0
     run: str | None = None  # the sorted run written, if any alert was kept
+    # The night's folders as they were before its alerts were read (after this task's own unpacking):
+    # the identity a later run compares (None for loose files, or when there is no night folder).
+    dirs: Dirs | None = None
 
 
 def rel_to_root(night: str, rel: str) -> str:
@@ -132,6 +135,7 @@ def _run_night(task: NightTask, tick: Callable[[int], None] | None, run: RunWrit
     if task.files is not None:
         todo: list[tuple[str, Stat | None]] = [(rel, None) for rel in task.files]
     else:
+        result.dirs = night_dirs(root / task.night)
         todo, skipped = scan(root, task.night, covered)
         result.skipped.extend(skipped)
     base = root / task.night if task.night else root
@@ -141,10 +145,6 @@ def _run_night(task: NightTask, tick: Callable[[int], None] | None, run: RunWrit
         try:
             if st is None:
                 st = file_stat(path)
-            if task.prev.get(src) == st:
-                result.good.append(GoodFile(src, st, [], reused=True))
-                counter.add()
-                continue
             if st[0] > max_member_bytes():  # never read whole: it is not an alert, whatever its name
                 result.problems.append(Problem(src, f"{describe(st[0])}, more than the {describe(max_member_bytes())} "
                                                     "cap on an alert file (--max-member-mb); left in place, not read"))
@@ -197,7 +197,7 @@ def _unpack_night(root: Path, task: NightTask, result: NightResult, counter: _Ti
     extracted: list[Extracted] = []
     refused: list[Problem] = []
     try:
-        archive_stat = os.stat(archive)
+        archive_stat = archive_ident(archive)
         for item in unpack(archive, task.night, staging, is_alert_name_rel):
             if isinstance(item, Refused):
                 refused.append(Problem(f"{task.archive}:{item.member}", f"refused member: {item.reason}"))
@@ -257,7 +257,7 @@ def _unpack_night(root: Path, task: NightTask, result: NightResult, counter: _Ti
             if run is not None:
                 run.drop(src)
             result.problems.append(Problem(src, f"vanished after unpacking: {exc}"))
-    result.archive_stat = (archive_stat.st_size, archive_stat.st_mtime_ns)
+    result.archive_stat = archive_stat
     return {item.rel for item in extracted}
 
 

@@ -54,15 +54,17 @@ def _mp_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
-def execute(tasks: list[NightTask], jobs: int, progress: Progress) -> list[tuple[NightTask, NightResult]]:
+def execute(tasks: list[NightTask], jobs: int, progress: Progress,
+            on_result: Callable[[NightTask, NightResult], None]) -> None:
+    """Run the tasks, handing each result to `on_result` (on this thread) as soon as it is in: the
+    parent keeps no result longer than it takes to gather and record it."""
     remaining: dict[str, int] = {}
     for t in tasks:
         remaining[t.night] = remaining.get(t.night, 0) + 1
     progress.nights_done = progress.nights_total - len(remaining)
-    out: list[tuple[NightTask, NightResult]] = []
 
     def done(task: NightTask, result: NightResult) -> None:
-        out.append((task, result))
+        on_result(task, result)
         remaining[task.night] -= 1
         if remaining[task.night] == 0:
             progress.nights_done += 1
@@ -71,7 +73,7 @@ def execute(tasks: list[NightTask], jobs: int, progress: Progress) -> list[tuple
     if jobs <= 1 or len(tasks) <= 1:
         for task in tasks:
             done(task, _guarded(task, lambda t=task: run_night(t, tick=progress.alerts)))
-        return out
+        return
     ctx = _mp_context()
     q = ctx.Queue()
     with ProcessPoolExecutor(
@@ -90,7 +92,6 @@ def execute(tasks: list[NightTask], jobs: int, progress: Progress) -> list[tuple
             raise
     _drain(q, progress)
     q.close()
-    return out
 
 
 def _drain(q: Any, progress: Progress) -> None:

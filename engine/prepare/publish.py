@@ -1,8 +1,9 @@
 """The earlier index (checked before anything of it is reused) and the new one, merged from sorted runs.
 
-The new index is a k-way merge of sorted inputs: each worker's run and the reused part of the earlier
-index (its entries are sorted already). Entries stream from the inputs' tables to the writer and each
-payload is copied (and its checksum checked) one at a time, so memory does not grow with the batch.
+The new index is a k-way merge of sorted inputs: each worker's run and the entries of the earlier index
+whose nights are reused (sorted already). Entries stream from the inputs' tables to the writer a few
+hundred at a time and each payload is copied (and its checksum checked) one at a time, so memory does
+not grow with the batch.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import heapq
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ CHECKED_NAME = INDEX_NAME + ".checked"
 # A write lands with a coarse (jiffy, <= 10 ms) timestamp: a stamp is only trusted for an index whose ctime
 # was at least this old when stamped, so a later write cannot carry the same ctime.
 _SETTLED_NS = 30_000_000
+STATE_FORMAT = "per-night"  # the index's state section: {"format": ..., "id": ...}; the rest is in state.py
 
 
 @dataclass
@@ -35,6 +37,10 @@ class Previous:
 
     index: AlertIndex | None = None
     state: dict[str, Any] | None = None
+
+    @property
+    def index_id(self) -> str | None:
+        return self.state.get("id") if self.index is not None and self.state else None
 
     @classmethod
     def load(cls, root: Path) -> tuple[Previous, str | None]:
@@ -45,7 +51,10 @@ class Previous:
         try:
             index = AlertIndex.open(path, root)
             state = index.state()
-            state["sources"]  # noqa: B018 - an index without state cannot be reused
+            if state.get("format") != STATE_FORMAT or not isinstance(state.get("id"), str):
+                index.close()
+                return cls(), (f"{INDEX_NAME}: written by an older version (its state is kept per file); every "
+                               "night is validated again, once, and the index rebuilt")
             checked = _stamp(os.fstat(index._fd))  # type: ignore[arg-type]
             if _read_checked(root) == checked:
                 return cls(index, state), None
@@ -69,30 +78,27 @@ class Previous:
             self.index.close()
 
 
-def unchanged(previous: Previous, runs: list[Path], state: dict[str, Any]) -> bool:
-    """True when the earlier index is exactly what would be written now (then it is kept as it is)."""
-    # The state records every indexed source's stat and where it was gathered: equal states, and no new
-    # run, mean the same entries pointing at the same files.
-    return previous.index is not None and not runs and state == previous.state
+def write_merged(root: Path, previous: Previous, runs: list[Path], keep_old: Callable[[str], bool] | None,
+                 overrides: dict[str, str | None], default_file: Callable[[str], str], layout: str
+                 ) -> tuple[int, str]:
+    """Merge the kept entries of the earlier index and the runs into a new index -> (alerts written, its id).
 
-
-def write_merged(root: Path, previous: Previous, runs: list[Path], files: dict[str, str | None],
-                 reused: set[str], layout: str, state: dict[str, Any]) -> int:
-    """Merge the reused entries of the earlier index and the runs into a new index -> alerts written."""
+    An earlier entry is kept when `keep_old(its source)`; an entry's file is `overrides[source]` if the source
+    is there (None: not indexed), else the earlier entry's file, or `default_file(source)` for a run's."""
     inputs = [AlertIndex.open(run, root) for run in runs]
     try:
-        streams: list[Iterator[tuple[IndexEntry, AlertIndex]]] = []
-        if previous.index is not None and reused:
-            streams.append(_pairs(previous.index, lambda e: e.source in reused and files.get(e.source) is not None))
+        streams: list[Iterator[tuple[IndexEntry, AlertIndex, str]]] = []
+        if previous.index is not None and keep_old is not None:
+            streams.append(_kept(previous.index, keep_old, overrides))
         for run in inputs:
-            streams.append(_pairs(run, lambda e: files.get(e.source) is not None))
+            streams.append(_fresh(run, overrides, default_file))
         writer = IndexWriter(root / INDEX_NAME)
         try:
-            for e, source in heapq.merge(*streams, key=lambda pair: sort_key(pair[0])):
+            for e, source, file in heapq.merge(*streams, key=lambda item: sort_key(item[0])):
                 data = source.read_range(e.payload_offset, e.payload_length)
                 source.check(e, data)
                 offset, crc = writer.payload(data, e.payload_crc)
-                writer.entry(file=files[e.source] or e.source, source=e.source, dia_source_id=e.dia_source_id,
+                writer.entry(file=file, source=e.source, dia_source_id=e.dia_source_id,
                              dia_object_id=e.dia_object_id, mid_point_tai=e.mid_point_tai,
                              filter_name=e.filter_name, schema_fp=e.schema_fp, schema=source.schema(e.schema_fp),
                              offset=offset, length=e.payload_length, crc=crc)
@@ -100,18 +106,31 @@ def write_merged(root: Path, previous: Previous, runs: list[Path], files: dict[s
             writer.discard()
             raise
         count = writer.count
-        path = writer.publish(state, layout)
+        # The id ties the state to this index; made of its content, an index rebuilt the same is the same file.
+        index_id = f"{count}-{writer.entries_crc:08x}{writer.names_crc:08x}{writer.payloads_crc:08x}"
+        path = writer.publish({"format": STATE_FORMAT, "id": index_id}, layout)
         _write_checked(root, _stamp(os.stat(path)), wait=True)
-        return count
+        return count, index_id
     finally:
         for run in inputs:
             run.close()
 
 
-def _pairs(index: AlertIndex, keep: Any) -> Iterator[tuple[IndexEntry, AlertIndex]]:
-    for e in index.entries:
-        if keep(e):
-            yield e, index
+def _kept(index: AlertIndex, keep: Callable[[str], bool], overrides: dict[str, str | None]
+          ) -> Iterator[tuple[IndexEntry, AlertIndex, str]]:
+    for e in index.stream_entries():
+        if keep(e.source):
+            file = overrides.get(e.source, e.file) if overrides else e.file
+            if file is not None:
+                yield e, index, file
+
+
+def _fresh(run: AlertIndex, overrides: dict[str, str | None], default_file: Callable[[str], str]
+           ) -> Iterator[tuple[IndexEntry, AlertIndex, str]]:
+    for e in run.stream_entries():
+        file = overrides[e.source] if e.source in overrides else default_file(e.source)
+        if file is not None:
+            yield e, run, file
 
 
 def _stamp(st: os.stat_result) -> list[int]:

@@ -1,7 +1,9 @@
 """`prepare`: NITE archives (or a loose folder of alerts) -> validated, gathered, time-indexed alerts.
 
-The parent plans (what changed since the index was last written), hands nights to worker processes,
-then gathers and writes the index; workers only ever touch their own night's folder and bad/.
+The parent plans (which nights changed since the index was last written: state.py keeps, on disk, what
+each night was), hands changed nights to worker processes, gathers each night's alerts as its result
+comes in, then writes the index; workers only ever touch their own night's folder and bad/. Nothing the
+parent holds grows with the batch: per night, a row; per alert, only what a problem report names.
 """
 
 from __future__ import annotations
@@ -13,22 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UserError
-from .files import Stat
-from .gather import gather
+from .gather import Gathered, gather_night, gathered_file, regather_night
+from .ident import archive_ident, dirs_unchanged, folder_stat, listing_digest
 from .index import INDEX_NAME
-from .night import (
-    BAD_DIR,
-    GATHERED_DIR,
-    STAGING_PREFIX,
-    GoodFile,
-    NightResult,
-    NightTask,
-    scan,
-)
+from .night import BAD_DIR, GATHERED_DIR, STAGING_PREFIX, NightResult, NightTask, scan
 from .pool import Progress, ProgressCallback, execute
-from .publish import Previous, unchanged, write_merged
+from .publish import Previous, write_merged
 from .report import PrepareReport, Problem, plural
 from .runs import RUNS_DIR
+from .state import FileRow, NightRow, State, settle
 from .unpack import night_name, remove_tree
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
@@ -56,10 +51,14 @@ def prepare(
         from ..decoder import fingerprint
 
         schema_fp = fingerprint(schema_dict)
-    plan = _Plan.make(root, schema_dict, schema_fp)
+    previous, note = Previous.load(root)
     runs = root / RUNS_DIR
+    state: State | None = None
     try:
+        state, state_note = State.open(root, previous.index_id)
+        plan = _Plan.make(root, schema_dict, schema_fp, state)
         report = PrepareReport(str(root), plan.layout)
+        report.notes.extend(n for n in (note, state_note) if n)
         report.errors.extend(plan.problems)
         report.skipped.extend(plan.skipped)
         emit = on_progress or (lambda _event: None)
@@ -69,10 +68,14 @@ def prepare(
             runs.mkdir()
             for k, task in enumerate(plan.tasks):
                 plan.tasks[k] = dataclasses.replace(task, run_path=str(runs / f"run-{k}.index"))
-        results = execute(plan.tasks, jobs or default_jobs(), progress)
-        _finish(plan, results, report, progress)
+        collected = _Collector(plan, state, report)
+        execute(plan.tasks, jobs or default_jobs(), progress, collected.add)
+        _finish(plan, previous, state, collected, report, progress)
+        state = None
     finally:
-        plan.previous.close()
+        if state is not None:
+            state.rollback()
+        previous.close()
         remove_tree(runs)
     report.seconds = time.perf_counter() - started
     progress.send("finished")
@@ -112,34 +115,29 @@ class _Plan:
     layout: str
     schema: dict | None
     schema_fp: str | None
-    previous: Previous
+    state: State
     nights: list[str] = field(default_factory=list)  # "" for the loose folder
     tasks: list[NightTask] = field(default_factory=list)
-    reused: list[GoodFile] = field(default_factory=list)  # found unchanged by the parent's own scan
-    archives_kept: dict[str, list[int]] = field(default_factory=dict)  # unchanged archives, state carried over
+    kept: set[str] = field(default_factory=set)  # nights reused as they are (their entries carried over)
+    retired: bool = False  # some night of the earlier index is redone or gone: its entries are not kept
+    archives: dict[str, tuple[str, list[int]]] = field(default_factory=dict)  # night -> unchanged archive, ident
+    loose_digest: str = ""
+    gathered_changed: bool = False  # gathered/ is not as the last run left it: the kept nights' files are checked
     problems: list[Problem] = field(default_factory=list)
     skipped: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def reused_count(self) -> int:
-        return len(self.reused)
+        return sum(self.state.nights[n].files for n in self.kept)
 
     @classmethod
-    def make(cls, root: Path, schema: dict | None, schema_fp: str | None) -> _Plan:
-        previous, note = Previous.load(root)
+    def make(cls, root: Path, schema: dict | None, schema_fp: str | None, state: State) -> _Plan:
         archives, night_dirs, problems = _discover(root)
         layout = "nights" if archives or night_dirs else "loose"
-        plan = cls(root, layout, schema, schema_fp, previous, problems=problems)
-        if note:
-            plan.notes.append(note)
-        state = previous.state or {}
-        # Results obtained with another --schema (or none) are not reused: the decode could differ.
-        prev_sources: dict[str, list] = state.get("sources", {}) if state.get("schema_arg") == schema_fp else {}
-        prev_stats = {src: tuple(v[:3]) for src, v in prev_sources.items()}
-        # With another --schema, archives are unpacked again too: alerts the old schema sent to bad/
-        # get their second chance from the archive itself.
-        same_schema = state.get("schema_arg") == schema_fp
-        prev_archives: dict[str, list[int]] = state.get("archives", {}) if same_schema else {}
+        plan = cls(root, layout, schema, schema_fp, state, problems=problems)
+        # Results obtained with another --schema (or none) are not reused: the decode could differ. Archives
+        # are then unpacked again too: alerts the old schema sent to bad/ get their second chance.
+        rows = state.nights if state.meta.get("schema_arg") == schema_fp else {}
         for entry in os.scandir(root):  # staging folders of an interrupted run are ours to clear
             if entry.name.startswith(STAGING_PREFIX) and entry.is_dir(follow_symlinks=False):
                 remove_tree(Path(entry.path))
@@ -150,7 +148,15 @@ class _Plan:
                     f"{root}: nothing to prepare (no NITE*.tar.gz archives, NITE* folders or .avro/.avro.gz alerts)"
                 )
             plan.nights = [""]
-            plan._plan_files(root, "", alerts, prev_stats)
+            plan.loose_digest = listing_digest(alerts)
+            row = rows.get("")
+            if row is not None and row.ident.get("digest") == plan.loose_digest:
+                plan.kept.add("")
+            else:  # a loose folder is redone whole: it is not where batches of Rubin size live
+                todo = [rel for rel, _ in alerts]
+                for i in range(0, len(todo), CHUNK):
+                    plan.tasks.append(NightTask(str(root), "", None, tuple(todo[i : i + CHUNK]), schema))
+            plan._retire_others()
             return plan
         loose, _ = scan(root, "")
         if loose:
@@ -159,32 +165,34 @@ class _Plan:
                 "folders, whose alerts are the ones prepared"
             )
         plan.nights = sorted(set(archives) | set(night_dirs), key=_night_order)
+        plan.gathered_changed = bool(state.nights) and state.meta.get("gathered") != folder_stat(root / GATHERED_DIR)
         for night in plan.nights:
             archive = archives.get(night)
-            if archive is not None:
-                st = os.stat(root / archive)
-                if prev_archives.get(archive) != [st.st_size, st.st_mtime_ns] or not (root / night).is_dir():
-                    mine = {s: v for s, v in prev_stats.items() if s.startswith(night + "/")}
-                    plan.tasks.append(NightTask(str(root), night, archive, None, mine, schema))
-                    continue
-                plan.archives_kept[archive] = prev_archives[archive]
-            alerts, skipped = scan(root, night)
-            plan.skipped.extend(skipped)
-            plan._plan_files(root, night, alerts, prev_stats)
+            ident = archive_ident(root / archive) if archive else None
+            row = rows.get(night)
+            folder = root / night
+            if row is not None and ident in (None, row.ident.get("archive")) and \
+                    dirs_unchanged(folder, row.ident.get("dirs") or []):
+                plan.kept.add(night)
+                if archive is None and row.archive is not None:  # the archive went; its night folder stays
+                    state.put_night(dataclasses.replace(row, archive=None, ident={**row.ident, "archive": None}))
+                continue
+            if archive is not None and (row is None or ident != row.ident.get("archive") or not folder.is_dir()):
+                plan.tasks.append(NightTask(str(root), night, archive, None, schema))
+            else:  # the folder changed under an unchanged archive (or has none): it is what is validated
+                plan.tasks.append(NightTask(str(root), night, None, None, schema))
+                if archive is not None:
+                    plan.archives[night] = (archive, ident)
+        plan._retire_others()
         # Big archives first: the longest tasks start early and workers finish together.
         plan.tasks.sort(key=lambda t: -(os.stat(root / t.archive).st_size if t.archive else 0))
         return plan
 
-    def _plan_files(self, root: Path, night: str, alerts: list[tuple[str, Stat | None]], prev_stats: dict) -> None:
-        todo: list[str] = []
-        for rel, st in alerts:
-            src = f"{night}/{rel}" if night else rel
-            if st is not None and prev_stats.get(src) == st:
-                self.reused.append(GoodFile(src, st, [], reused=True))
-            else:
-                todo.append(rel)  # unreadable ones are reported by the worker
-        for i in range(0, len(todo), CHUNK):
-            self.tasks.append(NightTask(str(root), night, None, tuple(todo[i : i + CHUNK]), {}, self.schema))
+    def _retire_others(self) -> None:
+        for night in list(self.state.nights):
+            if night not in self.kept:
+                self.state.retire(night)
+                self.retired = True
 
 
 def _discover(root: Path) -> tuple[dict[str, str], set[str], list[Problem]]:
@@ -227,36 +235,67 @@ def _night_order(night: str) -> tuple[int, str]:
 # --- gathering and indexing ----------------------------------------------------------------------------------
 
 
-def _finish(
-    plan: _Plan, results: list[tuple[NightTask, NightResult]], report: PrepareReport, progress: Progress
-) -> None:
-    root, previous = plan.root, plan.previous
-    goods: list[GoodFile] = list(plan.reused)
-    runs: list[Path] = []
-    archives = dict(plan.archives_kept)
-    all_bad: dict[str, tuple[int, int]] = {}  # night -> (good, bad) alert files among its tasks
-    for task, result in sorted(results, key=lambda r: (_night_order(r[0].night), r[0].files or ())):
-        goods.extend(result.good)
+class _Collector:
+    """Takes each task's result as it comes in: counts it, gathers the night, records it in the state."""
+
+    def __init__(self, plan: _Plan, state: State, report: PrepareReport) -> None:
+        self.plan, self.state, self.report = plan, state, report
+        self.runs: list[Path] = []
+        self.overrides: dict[str, str | None] = {}  # sources not indexed from gathered/<name> (rare)
+        self.counts: dict[str, list[int]] = {}  # night -> [good, bad] alert files among its tasks
+        self.loose_files = 0
+
+    def add(self, task: NightTask, result: NightResult) -> None:
+        report, plan = self.report, self.plan
         if result.run:
-            runs.append(Path(result.run))
+            self.runs.append(Path(result.run))
         report.validated += result.validated
         if result.bad_archive is not None:
             report.bad_archives.append(result.bad_archive.file)
             report.errors.append(result.bad_archive)
-        if result.archive_stat is not None and task.archive:
-            archives[task.archive] = list(result.archive_stat)
+        if result.archive_stat is not None:
             report.unpacked += 1
         report.bad_alerts.extend(p.file for p in result.bad_alerts)
-        all_bad[task.night] = all_bad.get(task.night, (0, 0))
-        good_n, bad_n = all_bad[task.night]
-        all_bad[task.night] = (good_n + len(result.good), bad_n + len(result.bad_alerts))
+        counts = self.counts.setdefault(task.night, [0, 0])
+        counts[0] += len(result.good)
+        counts[1] += len(result.bad_alerts)
         report.errors.extend(result.problems)
         report.errors.extend(result.bad_alerts)
         report.skipped.extend(result.skipped)
-    report.reused = sum(1 for g in goods if g.reused)
+        if plan.layout == "loose":
+            self.state.put_files(FileRow(g.src, "", *g.stat, g.src) for g in result.good)
+            self.loose_files += len(result.good)
+            return
+        g = gather_night(plan.root, task.night, result.good, self.state.prev_rows(task.night), self.state)
+        self._take(g)
+        if result.dirs is None:
+            return  # no night folder (a bad archive alone): nothing of the night is left to record
+        archive = task.archive if result.archive_stat is not None else None
+        ident = result.archive_stat
+        if archive is None and result.bad_archive is None and task.night in plan.archives:
+            archive, ident = plan.archives[task.night]
+        self.state.put_night(NightRow(task.night, archive, {"archive": ident, "dirs": result.dirs}, len(result.good)))
+
+    def _take(self, g: Gathered) -> None:
+        self.state.put_files(g.rows)
+        self.overrides.update(g.overrides)
+        self.report.errors.extend(g.problems)
+        self.report.skipped.extend(g.skipped)
+
+
+def _finish(plan: _Plan, previous: Previous, state: State, collected: _Collector, report: PrepareReport,
+            progress: Progress) -> None:
+    root = plan.root
+    progress.send("gathering")
+    if plan.gathered_changed:
+        for night in sorted(plan.kept, key=_night_order):
+            collected._take(regather_night(root, night, state))
+    if plan.layout == "loose" and plan.tasks:
+        state.put_night(NightRow("", None, {"digest": plan.loose_digest}, collected.loose_files))
+    report.reused = plan.reused_count()
     report.nights = sum(1 for n in plan.nights if n and (root / n).is_dir())
     report.notes.extend(plan.notes)
-    for night, (good_n, bad_n) in all_bad.items():
+    for night, (good_n, bad_n) in collected.counts.items():
         if bad_n and not good_n:
             report.notes.append(
                 f"every alert of {night or root} was bad ({bad_n}): if they are schemaless (2023 stream), "
@@ -266,20 +305,23 @@ def _finish(
     if earlier > 0:
         report.notes.append(f"{BAD_DIR}/ also holds {plural(earlier, 'file')} set aside by earlier runs")
 
-    progress.send("gathering")
-    files: dict[str, str | None]
-    gathered_state: dict[str, list] = {}
-    if plan.layout == "nights":
-        unchanged = {x.src: x.stat for x in goods if x.reused}
-        g = gather(root, [x.src for x in goods], unchanged, (previous.state or {}).get("gathered", {}))
-        files, gathered_state = g.files, g.state
-        report.errors.extend(g.problems)
-        report.skipped.extend(g.skipped)
-    else:
-        files = {x.src: x.src for x in goods}
-
     progress.send("indexing")
-    _write(plan, goods, runs, files, archives, gathered_state, report)
+    report.index_path = str(root / INDEX_NAME)
+    index_id = previous.index_id
+    if index_id is None or collected.runs or collected.overrides or plan.retired:
+        kept = plan.kept
+        keep_old = (lambda src: src.split("/", 1)[0] in kept) if plan.layout == "nights" else \
+            ((lambda src: True) if kept else None)
+        default = gathered_file if plan.layout == "nights" else (lambda src: src)
+        report.alerts, index_id = write_merged(root, previous, collected.runs, keep_old, collected.overrides,
+                                               default, plan.layout)
+        report.index_written = True
+    else:  # nothing changed: the index on disk is already this one
+        report.alerts = len(previous.index.entries)  # type: ignore[union-attr]
+    gathered = folder_stat(root / GATHERED_DIR) if plan.layout == "nights" else None
+    redone = [t.night for t in plan.tasks]
+    settle(max(state.youngest_ctime(redone), gathered[2] if gathered else 0))
+    state.commit(index_id, plan.schema_fp, gathered)  # type: ignore[arg-type]
 
 
 def _count_files(folder: Path) -> int:
@@ -288,30 +330,3 @@ def _count_files(folder: Path) -> int:
             return sum(1 for e in it if not e.name.startswith("."))
     except OSError:
         return 0
-
-
-def _write(
-    plan: _Plan,
-    goods: list[GoodFile],
-    runs: list[Path],
-    files: dict[str, str | None],
-    archives: dict[str, list[int]],
-    gathered_state: dict[str, list],
-    report: PrepareReport,
-) -> None:
-    indexed = {g.src: list(g.stat) for g in goods if files.get(g.src) is not None}
-    reused = {g.src for g in goods if g.reused}
-    state = {
-        "schema_arg": plan.schema_fp,
-        "archives": archives,
-        "sources": indexed,
-        "gathered": {s: v for s, v in gathered_state.items() if s in indexed},
-    }
-    report.index_path = str(plan.root / INDEX_NAME)
-    if unchanged(plan.previous, runs, state):  # dicts compare regardless of order: sorted only to be written
-        report.alerts = len(plan.previous.index.entries)
-        return  # nothing changed: the index on disk is already this one
-    for key in ("archives", "sources", "gathered"):
-        state[key] = dict(sorted(state[key].items()))
-    report.alerts = write_merged(plan.root, plan.previous, runs, files, reused, plan.layout, state)
-    report.index_written = True
