@@ -7,6 +7,7 @@ header and, last, the prefix that points at the header. The file becomes the ind
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -103,6 +104,7 @@ class IndexWriter:
 
     def discard(self) -> None:
         for f in (self.out, self.entries, self.names):
-            f.close()
+            with contextlib.suppress(OSError):  # closing flushes: on a full disk that fails too
+                f.close()
         for p in self.paths:
             p.unlink(missing_ok=True)

@@ -131,6 +131,10 @@ def _fresh(run: AlertIndex, overrides: dict[str, str | None], default_file: Call
         file = overrides[e.source] if e.source in overrides else default_file(e.source)
         if file is not None:
             yield e, run, file
+    # Nights follow one another in time, so runs are used up one after another: each one's disk space is
+    # given back as soon as it is, not when the index is done (a whole batch's payloads less at the peak).
+    run.close()
+    run.index_path.unlink(missing_ok=True)
 
 
 def _stamp(st: os.stat_result) -> list[int]:

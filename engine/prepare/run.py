@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +73,11 @@ def prepare(
         execute(plan.tasks, jobs or default_jobs(), progress, collected.add)
         _finish(plan, previous, state, collected, report, progress)
         state = None
+    except (OSError, sqlite3.OperationalError) as exc:  # a full disk, mostly: one line, nothing lost
+        what = getattr(exc, "filename", None) or root
+        why = getattr(exc, "strerror", None) or exc
+        raise UserError(f"{what}: {why}; the earlier index and state are kept as they were: run prepare "
+                        "again once this is fixed") from exc
     finally:
         if state is not None:
             state.rollback()
