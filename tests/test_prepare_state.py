@@ -133,3 +133,31 @@ def test_the_same_alert_in_two_nights_is_indexed_once(batch: Path) -> None:
     assert len(again.errors) == 1 and "a different alert" in again.errors[0].reason
     assert again.alerts == 12 and 1 in _ids(batch)
     assert prepare(batch, jobs=1).index_written is False
+
+
+def test_a_full_disk_while_indexing_is_one_line_and_loses_nothing(batch: Path, monkeypatch: pytest.MonkeyPatch
+                                                                  ) -> None:
+    import errno
+
+    from elasticc_stream.engine.errors import UserError
+    from elasticc_stream.engine.prepare import index_write
+
+    prepare(batch, jobs=1)
+    before = (batch / "elasticc-stream.index").read_bytes()
+    write_tar(batch / "NITE3.tar.gz", night_members(3, 2))
+    real = index_write.IndexWriter.payload
+
+    def full(self, data, crc=None):  # the disk fills up while the new index is written
+        if self.final.name == "elasticc-stream.index":
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.paths[0]))
+        return real(self, data, crc)
+
+    monkeypatch.setattr(index_write.IndexWriter, "payload", full)
+    with pytest.raises(UserError) as caught:
+        prepare(batch, jobs=1)
+    assert "No space left on device" in str(caught.value) and "\n" not in str(caught.value)
+    assert (batch / "elasticc-stream.index").read_bytes() == before
+    assert not [p for p in batch.iterdir() if p.name.startswith(".")]
+    monkeypatch.setattr(index_write.IndexWriter, "payload", real)
+    again = prepare(batch, jobs=1)
+    assert again.alerts == 13 and again.validated == 2 and again.reused == 11
