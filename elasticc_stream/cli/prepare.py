@@ -16,8 +16,9 @@ alert by decoding it exactly, move bad archives and bad alerts to ALERTS_DIR/bad
 prefixed with its night: NITE<n>__<name>), gather good alerts in ALERTS_DIR/gathered/ (hard links where
 possible) and write ALERTS_DIR/elasticc-stream.index, sorted by midPointTai then diaSourceId, which replay,
 show and the TUI read. A folder holding loose .avro/.avro.gz alerts (no NITE archives or folders) is
-indexed in place. Running it again reuses whatever has not changed (archives by size and time, alerts by
-size, time and inode) and only does the new work. Nothing is deleted except the partial output of a bad
+indexed in place. Running it again reuses every night that has not changed (its archive's size, time and
+inode, and the stat of its folders, kept in ALERTS_DIR/elasticc-stream.state) and does the changed nights
+again. Nothing is deleted except the partial output of a bad
 archive. Exit status 0 when the run completed, even if bad input was reported; 1 when it could not run.
 
 Alert formats: the 2022 stream's gzipped Avro container files carry their schema and need nothing else;
