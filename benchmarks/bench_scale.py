@@ -21,6 +21,7 @@ size instead. Peak RSS of each broker is printed apart.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import struct
 import sys
@@ -182,6 +183,7 @@ class _Brokers:
     def __init__(self, work: Path, bootstrap: str | None, kind: str) -> None:
         self.work, self.given, self.given_kind = work, bootstrap, kind
         self.started: dict[str, tuple[str, int]] = {}  # kind -> (address, pid)
+        self.logs: dict[str, str] = {}  # kind -> its log file
 
     def for_size(self, size: int) -> tuple[str, str, int | None]:
         """(address, kind, pid or None) of the broker to use for a batch of `size` alerts."""
@@ -195,11 +197,24 @@ class _Brokers:
             info = start_broker(port=0, state_dir=self.work / f"broker-{kind}", die_with_parent=True,
                                 kafka=kind == "kafka")
             self.started[kind] = (info.address, info.pid)
+            self.logs[kind] = info.log_path
         address, pid = self.started[kind]
         return address, kind, pid
 
     def peaks(self) -> dict[str, float | None]:
         return {kind: peak_rss_mb(pid) for kind, (_, pid) in self.started.items()}
+
+    def report(self) -> None:
+        """After a failed step: is each broker alive, and its log's last lines (the work folder, holding the
+        logs, is deleted when the run ends)."""
+        from elasticc_stream.engine.broker.state import process_alive
+
+        for kind, (address, pid) in self.started.items():
+            print(f"  {kind} broker {address} (pid {pid}): {'running' if process_alive(pid) else 'NOT running'}; "
+                  f"last lines of {self.logs[kind]}:", file=sys.stderr)
+            with contextlib.suppress(OSError):
+                for line in Path(self.logs[kind]).read_text(errors="replace").splitlines()[-15:]:
+                    print(f"    {line}", file=sys.stderr)
 
     def stop(self) -> None:
         from elasticc_stream.engine.broker.process import stop_broker
@@ -274,7 +289,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-scale-", dir=data.CACHE.parent) as tmp:
         brokers = _Brokers(Path(tmp), args.bootstrap, args.kind)
         try:
-            rows = scale(sizes, brokers)
+            try:
+                rows = scale(sizes, brokers)
+            except BaseException:
+                brokers.report()
+                raise
             peaks = brokers.peaks()
         finally:
             brokers.stop()
