@@ -21,6 +21,17 @@ _INT = rb"(?:[\x80-\xff]{0,3}[\x00-\x7f]|[\x80-\xff]{4}[\x00-\x0f])"
 _FIXED = {"null": b"", "boolean": rb"[\x00\x01]", "int": _INT, "long": _LONG, "float": rb"[\x00-\xff]{4}",
           "double": rb"[\x00-\xff]{8}"}
 
+# A string of at most _SHORT ASCII bytes (its length one varint byte), or bytes of at most _SHORT: one regex
+# alternative per length. ASCII is valid UTF-8, and a longer or non-ASCII value falls back to the string step.
+_SHORT = 31
+
+
+def _short(byte: bytes) -> bytes:
+    return b"(?:" + b"|".join(re.escape(bytes([2 * n])) + byte + b"{%d}" % n for n in range(_SHORT + 1)) + b")"
+
+
+_SHORT_STRING, _SHORT_BYTES = _short(rb"[\x00-\x7f]"), _short(rb"[\x00-\xff]")
+
 # step(data, pos) -> new pos; raises _Reject for anything outside the subset (or garbage).
 Step = Callable[[bytes, int], int]
 
@@ -51,21 +62,25 @@ def _type_name(t: Any) -> Any:
         t.get("type") in ("string", "bytes") and len(t) == 1 else t
 
 
-def _fixed_pattern(t: Any, named: dict[str, dict]) -> bytes | None:
-    """A regex for `t` if its encoding has no length prefix inside (fixed layout), else None."""
+def _fixed_pattern(t: Any, named: dict[str, dict], short: bool = False) -> bytes | None:
+    """A regex for `t` if its encoding has no length prefix inside (fixed layout), else None.
+
+    `short`: strings and bytes are allowed too, as their short values only (a regex that matches less)."""
     t = _type_name(t)
     if isinstance(t, str):
         if t in _FIXED:
             return _FIXED[t]
+        if short and t in ("string", "bytes"):
+            return _SHORT_STRING if t == "string" else _SHORT_BYTES
         if t in named:
-            return _fixed_pattern(named[t], named)
+            return _fixed_pattern(named[t], named, short)
         return None
     if isinstance(t, list):
         if len(t) > 63:
             return None
         alts = []
         for i, branch in enumerate(t):
-            p = _fixed_pattern(branch, named)
+            p = _fixed_pattern(branch, named, short)
             if p is None:
                 return None
             alts.append(re.escape(bytes([2 * i])) + p)
@@ -73,7 +88,7 @@ def _fixed_pattern(t: Any, named: dict[str, dict]) -> bytes | None:
     if isinstance(t, dict) and t.get("type") == "record":
         if t.get("name"):
             named[t["name"]] = t
-        parts = [_fixed_pattern(f["type"], named) for f in t["fields"]]
+        parts = [_fixed_pattern(f["type"], named, short) for f in t["fields"]]
         return None if any(p is None for p in parts) else b"".join(parts)  # type: ignore[arg-type]
     return None
 
@@ -176,7 +191,18 @@ def _record_steps(t: dict, named: dict[str, dict]) -> Step:
         steps.append(compile_step(f["type"], named))
     if run:
         steps.append(_regex_step(b"".join(run)))
-    return _seq(steps) if steps else (lambda data, pos: pos)
+    walk = _seq(steps) if steps else (lambda data, pos: pos)
+    whole = _fixed_pattern(t, dict(named), short=True) if len(steps) > 1 else None
+    if whole is None:
+        return walk
+    # A record whose strings are short (diaSource's filterName...) in one C call: the regex parses exactly as
+    # the steps do (each part's encoding is prefix-free) but accepts less, so a miss is walked step by step.
+    match = re.compile(whole, re.DOTALL).match
+
+    def record(data: bytes, pos: int) -> int:
+        m = match(data, pos)
+        return m.end() if m is not None else walk(data, pos)
+    return record
 
 
 class RecordChecker:
