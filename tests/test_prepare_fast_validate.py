@@ -60,3 +60,18 @@ def test_damaged_alerts_get_the_exact_verdict() -> None:
                     assert {k: alert.record[k] for k in partial} == partial
             assert _verdict(validate_alert, bad) == exact
     assert fast_taken > 0  # some flips land in float payload bytes: still good, still fast
+
+
+@pytest.mark.parametrize("band", ["", "r", "Y" * 31, "u" * 32, "é", "r\x7f"], ids=["empty", "one", "31", "32",
+                                                                                 "non-ascii", "del"])
+def test_nested_strings_short_or_not_are_walked_to_the_exact_verdict(band: str) -> None:
+    # Short ASCII strings are matched inside one regex per nested record; any other string is walked step
+    # by step: both give the exact decoder's records.
+    record = af.elasticc_record("elasticc.v0_9_1", source_id=7, object_id=3, n_prv=3, n_forced=2)
+    for source in record["prvDiaSources"]:
+        source["filterName"] = band
+    data = af.gz(af.container([record], "elasticc.v0_9_1"))
+    fast = fast_records(data)
+    assert fast is not None
+    assert [p for _, p in fast[2]] == [a.payload for a in decode(data)]
+    assert _verdict(validate_alert, data) == _verdict(validate_exact, data)
