@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from ..engine.consume.events import AlertReceived, ConsumeFinished, DecodeFailed
+from ..engine.consume.events import AlertReceived, AlertsCounted, ConsumeFinished, DecodeFailed
 from ..engine.replay.events import (
     AlertFailed,
     Note,
@@ -101,7 +101,7 @@ class TuiState:
         alert_failures: list[AlertFailed] = []
         for event in events:
             match event:
-                case AlertReceived():
+                case AlertReceived() | AlertsCounted():
                     stream_events.append(event)
                     self.connection.alive("stream")
                 case ConsumeFinished():

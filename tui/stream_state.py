@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..engine.alert_filter import AlertFilter
-from ..engine.consume.events import AlertReceived, ConsumeFinished, DecodeFailed
+from ..engine.consume.events import AlertReceived, AlertsCounted, ConsumeFinished, DecodeFailed
 from ..engine.decoder import DecodedAlert
 from ..engine.families import Family
 
@@ -25,6 +25,7 @@ SERIES_POINTS = 240
 SERIES_EVERY_S = 1.0
 # Rates are measured over this many seconds of history, long enough to smooth the per-observation bursts.
 RATE_WINDOW_S = 5.0
+MEDIAN_OF = 2000
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,13 @@ class StreamState:
         # Only the newest alerts can still be on screen; older ones of a large batch are just counted.
         shown_from = max(0, len(received) - MAX_ALERT_ROWS)
         batch_latencies: list[float] = []
-        for i, event in enumerate(received):
+        i = 0
+        for event in events:
+            if isinstance(event, AlertsCounted):
+                self._count(event, batch_latencies)
+                continue
+            if not isinstance(event, AlertReceived):
+                continue
             self.total += 1
             stats = self.partitions.setdefault(event.partition, PartitionStats())
             stats.count += 1
@@ -141,16 +148,36 @@ class StreamState:
                     self.latency_max = event.latency_s
             if i >= shown_from:
                 self._keep(event, backlog)
+            i += 1
         if batch_latencies:
-            self.sparkline.append(statistics.median(batch_latencies))
+            # The newest of a batch: a UI that fell behind folds a large one, and its median is one point.
+            self.sparkline.append(statistics.median(batch_latencies[-MEDIAN_OF:]))
             self._second_latencies.extend(batch_latencies[-200:])
         for event in events:
             if isinstance(event, DecodeFailed):
                 self.errors += 1
             elif isinstance(event, ConsumeFinished):
                 self.finished = event
-        if received or len(received) != len(events):
+        if events:
             self.version += 1
+
+    def _count(self, event: AlertsCounted, batch_latencies: list[float]) -> None:
+        """Alerts the consumer counted without decoding them (a fast stream): figures only, no rows."""
+        self.total += event.alerts
+        for _topic, partition, alerts, last_offset in event.partitions:
+            stats = self.partitions.setdefault(partition, PartitionStats())
+            stats.count += alerts
+            stats.last_offset = last_offset
+        self.backlog += event.backlog
+        if event.backlog_age_max is not None and (self.backlog_age_max is None
+                                                  or event.backlog_age_max > self.backlog_age_max):
+            self.backlog_age_max = event.backlog_age_max
+        if event.latencies:
+            self.latencies.extend(event.latencies)
+            batch_latencies.extend(event.latencies)
+        top = event.latency_max
+        if top is not None and (self.latency_max is None or top > self.latency_max):
+            self.latency_max = top
 
     def _keep(self, event: AlertReceived, backlog: bool) -> None:
         family = event.alert.family

@@ -53,4 +53,20 @@ class ConsumeFinished:
     redelivered: int = 0    # messages the broker delivered again (after a stall or rebalance), skipped
 
 
-ConsumeEvent = AlertReceived | DecodeFailed | ConsumeFinished
+@dataclass(frozen=True)
+class AlertsCounted:
+    """Messages handed over without being decoded (ConsumeOptions.decode_rate, a live view of a fast stream):
+    counted exactly, per partition, but neither decoded nor checked. Comes before the decoded newest ones."""
+
+    alerts: int
+    partitions: tuple[tuple[str, int, int, int], ...]  # (topic, partition, alerts, last offset), one per partition
+    # Seconds, a sample (at most tally.LATENCY_SAMPLE, evenly spread) of the messages produced after the
+    # consumer held its partitions; `live` counts those and `latency_max` is the largest of them all.
+    latencies: tuple[float, ...]
+    backlog: int = 0  # alerts produced before that: their latency is the age they had in the topic
+    backlog_age_max: float | None = None
+    live: int = 0
+    latency_max: float | None = None
+
+
+ConsumeEvent = AlertReceived | DecodeFailed | AlertsCounted | ConsumeFinished

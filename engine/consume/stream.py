@@ -9,7 +9,6 @@ skipped.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -20,9 +19,11 @@ from typing import Any
 from ..errors import UserError
 from ..kafka_admin.reach import ErrorTrap, wait_for_metadata
 from ..kafka_config import consumer_config, scrub
+from .commits import GroupPositions
 from .events import AlertReceived, ConsumeEvent, ConsumeFinished, DecodeFailed
 from .group import default_group_id
 from .stats import LatencyStats, overall_rate
+from .tally import DecodeBudget, Tally, count_alerts
 
 # librdkafka's log lines: kept off the terminal unless the application (the CLI with -v) adds a handler.
 log = logging.getLogger("elasticc_stream.kafka")
@@ -30,11 +31,10 @@ log.addHandler(logging.NullHandler())
 
 STARTS = ("earliest", "latest")
 BATCH = 500  # messages per client call: amortises the call, yet stop() and --max are honoured promptly
+LIVE_WAIT_S = 0.05
 POLL_S = 0.2  # one blocking wait for a message, before stop() and --timeout are checked again
 # The idle --timeout only counts once partitions are assigned; until then the group join may take this long.
 JOIN_ALLOWANCE_S = 30.0
-# How long stopping waits for the final commit, then for the close, before giving up on a broker.
-CLOSE_COMMIT_WAIT_S = CLOSE_WAIT_S = 5.0
 
 
 @dataclass
@@ -50,9 +50,12 @@ class ConsumeOptions:
     connect_timeout: float = 10.0       # seconds to wait for the broker's first answer
     latency_window: int | None = None   # keep only the last N latencies (a live view); None: all, for a summary
     registry: Any = None                # engine.wire.registry.Registry for framed messages of unknown id
+    # A live view that cannot decode every alert of a fast stream (the TUI): decode at most this many messages
+    # a second, the newest of each batch, and only count the others (AlertsCounted). None: decode every one.
+    decode_rate: float | None = None
 
 
-class AlertStream:
+class AlertStream(GroupPositions):
     """`for event in AlertStream(options).events(): ...` ends with one ConsumeFinished.
 
     `stop()` may be called from any thread (or a signal handler): events() then commits what was handled
@@ -68,6 +71,9 @@ class AlertStream:
             raise UserError(f"--max must be at least 1, not {options.max_alerts}")
         if options.timeout is not None and options.timeout <= 0:
             raise UserError(f"--timeout must be positive, not {options.timeout:g}")
+        if options.decode_rate is not None and options.max_alerts is not None:
+            raise UserError("a decode rate (a live view) and --max cannot be combined")
+        super().__init__()
         self.options = options
         self.group_id: str = options.group or default_group_id()
         self.stop_reason: str | None = None  # "max", "timeout" or "stopped" once events() has finished
@@ -77,19 +83,8 @@ class AlertStream:
         self._trap = ErrorTrap(options.kafka)
         self._connected = False
         self._stop = threading.Event()
-        self._consumer = None
-        # Next offset per (topic, partition) of messages fully handled: the committable positions.
-        self._positions: dict[tuple[str, int], int] = {}
-        self._last_seen: dict[tuple[str, int], int] = {}  # for the summary; survives rebalances
-        self._held: dict[tuple[str, int], int] = {}  # first offset per partition the caller could not handle
-        # Next offset per partition handled in this run, whatever the rebalances: what comes below is a repeat.
-        self._handled: dict[tuple[str, int], int] = {}
         self.redelivered = 0
-        self._assigned_at: float | None = None
-        self._assigned_wall: float | None = None  # first assignment, wall clock: older messages are backlog
         self.backlog_alerts = 0  # alerts produced before that: their "latency" is the age they had in the topic
-        # Set once partitions are assigned: a producer started earlier would count the group join as latency.
-        self.assigned = threading.Event()
         self._alerts = 0
         self._errors = 0
         self._latency = LatencyStats(window=options.latency_window)
@@ -99,16 +94,6 @@ class AlertStream:
 
     def stop(self) -> None:
         self._stop.set()
-
-    def hold(self, topic: str, partition: int, offset: int) -> None:
-        """The alert at `offset` was not handled (e.g. --save could not write it): nothing at or after it in
-        this partition is committed by this run, so the group's next run reads it again."""
-        key = (topic, partition)
-        if key not in self._held or offset < self._held[key]:
-            self._held[key] = offset
-
-    def _position(self, key: tuple[str, int]) -> int:
-        return min(self._positions[key], self._held.get(key, 1 << 62))
 
     # --- the stream ----------------------------------------------------------------------------------------
 
@@ -170,10 +155,15 @@ class AlertStream:
         stop = self._stop
         latencies: list[float] = []
         last_message = None
+        budget = DecodeBudget(opts.decode_rate) if opts.decode_rate is not None else None
+        live_wait = LIVE_WAIT_S if budget is not None else 0
+        tally = Tally()
         while not stop.is_set():
             # Drain what is fetched without waiting; block only when nothing is there, and for one message, so
             # that a live stream is handed over (and timed) as it arrives.
-            messages = consumer.consume(BATCH, 0)
+            # A live view takes what arrives within LIVE_WAIT_S as one batch: a handful of events a second to
+            # fold, however fast the stream.
+            messages = consumer.consume(BATCH, live_wait)
             if not messages:
                 message = consumer.poll(POLL_S)
                 if message is None:
@@ -187,7 +177,10 @@ class AlertStream:
             last_message = time.monotonic()
             if self._first_receipt is None:
                 self._first_receipt = last_message
-            for message in messages:
+            # A live view decodes only the newest of a batch (see tally.py); the older ones are counted.
+            first_decoded = len(messages) - budget.take(len(messages)) if budget is not None else 0
+            tally.expect(first_decoded)
+            for i, message in enumerate(messages):
                 if stop.is_set():
                     break
                 if message.error() is not None:
@@ -208,6 +201,15 @@ class AlertStream:
                 else:
                     ts = latency = None
                 value = message.value()
+                backlog = ts is not None and self._assigned_wall is not None and ts / 1000 < self._assigned_wall
+                count = count_alerts(value) if i < first_decoded else None
+                if count is not None:
+                    self._alerts += count
+                    self.backlog_alerts += backlog * count
+                    tally.add(topic, partition, offset, count, latency, backlog)
+                    continue
+                if tally.alerts or tally.partitions:
+                    yield from self._hand_over(tally)
                 try:
                     if value is None:
                         raise DecodeError("", "empty message (null value)")
@@ -218,7 +220,6 @@ class AlertStream:
                     yield DecodeFailed(topic, partition, offset, exc.reason)
                 else:
                     whole = True
-                    backlog = ts is not None and self._assigned_wall is not None and ts / 1000 < self._assigned_wall
                     for alert in alerts:
                         self._alerts += 1
                         self.backlog_alerts += backlog
@@ -233,6 +234,8 @@ class AlertStream:
                 positions[(topic, partition)] = handled[(topic, partition)] = offset + 1
                 if max_alerts is not None and self._alerts >= max_alerts:
                     break
+            if tally.alerts or tally.partitions:
+                yield from self._hand_over(tally)
             if latencies:
                 self._latency.extend(latencies)
                 latencies.clear()
@@ -243,6 +246,13 @@ class AlertStream:
                 break
         if self.stop_reason is None:
             self.stop_reason = "stopped"
+
+    def _hand_over(self, tally: Tally) -> Iterator[ConsumeEvent]:
+        yield tally.event()
+        # The caller came back: every counted message is handled.
+        for key, (_, last) in tally.partitions.items():
+            self._positions[key] = self._handled[key] = last + 1
+        tally.clear()
 
     def _idle_for(self, last_message: float | None) -> float:
         now = time.monotonic()
@@ -262,98 +272,6 @@ class AlertStream:
         if err.fatal():
             raise UserError(f"Kafka error at {self.options.bootstrap}: {self._scrub(err.str())}")
         self._kafka_error(err)
-
-    # --- offsets -------------------------------------------------------------------------------------------
-
-    def _store(self, consumer) -> None:
-        if not self._positions:
-            return
-        from confluent_kafka import KafkaException, TopicPartition
-
-        committable = {key: self._position(key) for key in self._positions}
-        self._last_seen.update(committable)
-        # KafkaException: a partition revoked meanwhile; its new owner reads from the last commit.
-        with contextlib.suppress(KafkaException):
-            consumer.store_offsets(offsets=[TopicPartition(t, p, o) for (t, p), o in committable.items()])
-
-    def _offsets(self, consumer, keys: list[tuple[str, int]]) -> list:
-        """The committable offsets of `keys` (none at or past an offset the caller holds)."""
-        from confluent_kafka import KafkaException, TopicPartition
-
-        offsets = [TopicPartition(t, p, self._position((t, p))) for t, p in keys if (t, p) in self._positions]
-        if offsets:
-            # Stored too: close() commits the stored offsets last, and an older stored one would undo this commit.
-            with contextlib.suppress(KafkaException):
-                consumer.store_offsets(offsets=offsets)
-        return offsets
-
-    def _commit(self, consumer, keys: list[tuple[str, int]]) -> None:
-        from confluent_kafka import KafkaException
-
-        offsets = self._offsets(consumer, keys)
-        if not offsets:
-            return
-        self._last_seen.update({(tp.topic, tp.partition): tp.offset for tp in offsets})
-        try:
-            consumer.commit(offsets=offsets, asynchronous=False)
-        except KafkaException as exc:
-            self._kafka_error(f"commit failed (these alerts will be read again by this group): "
-                              f"{self._scrub(exc)}")
-
-    def _commit_bounded(self, consumer, keys: list[tuple[str, int]], wait: float) -> None:
-        """Commit, but give up after `wait` seconds: a synchronous commit to a frozen broker blocks for minutes,
-        and stopping (Ctrl-C, quitting the TUI) must not."""
-        from confluent_kafka import KafkaException, TopicPartition
-
-        offsets = self._offsets(consumer, keys)
-        if not offsets:
-            return
-        self._last_seen.update({(tp.topic, tp.partition): tp.offset for tp in offsets})
-        want = {(tp.topic, tp.partition): tp.offset for tp in offsets}
-        deadline = time.monotonic() + wait
-        try:
-            consumer.commit(offsets=offsets, asynchronous=True)
-            while time.monotonic() < deadline:
-                left = max(0.1, deadline - time.monotonic())
-                got = consumer.committed([TopicPartition(t, p) for t, p in want], timeout=min(1.0, left))
-                if all(want[(tp.topic, tp.partition)] <= tp.offset for tp in got):
-                    return
-        except KafkaException:
-            pass
-        self._kafka_error(f"commit not confirmed within {wait:.0f} s (these alerts will be read again by this "
-                          "group)")
-
-    def _on_assign(self, consumer, partitions) -> None:
-        self._assigned_at = time.monotonic()
-        if self._assigned_wall is None:
-            self._assigned_wall = time.time()
-        self.assigned.set()
-
-    def _on_revoke(self, consumer, partitions) -> None:
-        keys = [(tp.topic, tp.partition) for tp in partitions]
-        self._commit(consumer, keys)
-        for key in keys:
-            self._positions.pop(key, None)
-
-    def _on_lost(self, consumer, partitions) -> None:
-        # Another member may already own them: committing our positions could move its offsets.
-        for tp in partitions:
-            self._positions.pop((tp.topic, tp.partition), None)
-
-    def _close(self, consumer) -> None:
-        try:
-            self._commit_bounded(consumer, list(self._positions), CLOSE_COMMIT_WAIT_S)
-            self._positions.clear()  # committed: the revocation inside close() has nothing left to do
-        finally:
-            self._consumer = None
-            # close() waits for the broker (final commit, leaving the group) without a bound; a frozen broker
-            # would hold Ctrl-C or a quitting TUI for minutes. A daemon thread lets the process leave anyway.
-            closer = threading.Thread(target=consumer.close, name="consumer-close", daemon=True)
-            closer.start()
-            closer.join(CLOSE_WAIT_S)
-            if closer.is_alive():
-                self._kafka_error(f"the broker did not answer the consumer's close within {CLOSE_WAIT_S:.0f} s; "
-                                  "leaving without it")
 
     # --- reporting -----------------------------------------------------------------------------------------
 
