@@ -25,6 +25,10 @@ def main() -> int:
         from benchmarks.bench_scale import main as scale_main
 
         return scale_main([a for a in sys.argv[1:] if a != "--scale"])
+    if "--tui-soak" in sys.argv[1:]:  # the TUI following a fast stream for minutes (bench_tui_soak.py)
+        from benchmarks.bench_tui_soak import main as soak_main
+
+        return soak_main([a for a in sys.argv[1:] if a != "--tui-soak"])
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--bootstrap", help="an existing broker (default: start local ones for the run)")
     parser.add_argument("--broker", choices=("both", "tansu", "kafka"), default="both",
