@@ -3,13 +3,12 @@ progress ticks from the workers, or in this process for a single task or --jobs 
 
 from __future__ import annotations
 
-import multiprocessing
 import queue as queue_module
-import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
 
+from ..processes import mp_context
 from .night import NightResult, NightTask, run_night
 from .report import PrepareProgress, Problem
 
@@ -46,14 +45,6 @@ def _run_in_worker(task: NightTask) -> NightResult:
     return run_night(task, tick=_worker_queue.put if _worker_queue is not None else None)
 
 
-def _mp_context() -> multiprocessing.context.BaseContext:
-    # fork is the cheapest start, but forking a process that runs other threads (the TUI) is unsafe.
-    methods = multiprocessing.get_all_start_methods()
-    if "fork" in methods and threading.active_count() == 1:
-        return multiprocessing.get_context("fork")
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-
-
 def execute(tasks: list[NightTask], jobs: int, progress: Progress,
             on_result: Callable[[NightTask, NightResult], None]) -> None:
     """Run the tasks, handing each result to `on_result` (on this thread) as soon as it is in: the
@@ -74,7 +65,7 @@ def execute(tasks: list[NightTask], jobs: int, progress: Progress,
         for task in tasks:
             done(task, _guarded(task, lambda t=task: run_night(t, tick=progress.alerts)))
         return
-    ctx = _mp_context()
+    ctx = mp_context()
     q = ctx.Queue()
     with ProcessPoolExecutor(
         max_workers=min(jobs, len(tasks)), mp_context=ctx, initializer=_init_worker, initargs=(q,)
