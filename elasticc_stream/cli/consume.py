@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 from elasticc_stream.cli.common import (
     add_kafka_properties,
@@ -18,7 +17,7 @@ from elasticc_stream.cli.common import (
     discard_stdout,
     registry_from_args,
 )
-from elasticc_stream.engine.consume.stats import RateMeter
+from elasticc_stream.cli.consume_status import KafkaErrors, Status, err
 
 JSON_HELP = """\
 --json writes one object per alert and line: {"topic", "partition", "offset", "timestamp_ms",
@@ -60,6 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also write each alert to DIR as an Avro file with its schema embedded "
                         "(alert_src<diaSourceId>.avro, ZTF <objectId>_<candid>.avro; never overwrites a different "
                         "alert; one that cannot be written is reported with its offset and the run goes on)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="with --json: decode in N worker processes while this one reads and writes (default: one "
+                        "per CPU, at most 4; 0 decodes here); not with --save, --dump-schema or a schema registry")
     p.add_argument("--from", dest="start", choices=("earliest", "latest"), default="earliest",
                    help="where a group without committed offsets starts (default: earliest)")
     add_kafka_properties(p, "the consumer")
@@ -97,9 +99,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.group:
         warning = placeholder_warning(args.group)
         if warning:
-            _err(f"warning: {warning}")
+            err(f"warning: {warning}")
     if props:
-        _err("kafka properties: " + ", ".join(f"{k}={v}" for k, v in redact(props).items()))
+        err("kafka properties: " + ", ".join(f"{k}={v}" for k, v in redact(props).items()))
     if args.offsets:
         return _offsets(args, bootstrap, topic, props)
     if args.connect_timeout <= 0:
@@ -141,7 +143,7 @@ def _offsets(args: argparse.Namespace, bootstrap: str, topic: str, props: dict) 
 def _consume(args: argparse.Namespace, bootstrap: str, topic: str, props: dict, registry: object) -> int:
     import signal
 
-    from elasticc_stream.engine.consume.events import AlertReceived, ConsumeFinished, DecodeFailed
+    from elasticc_stream.engine.consume.events import AlertReceived, AlertsAsJson, ConsumeFinished, DecodeFailed
     from elasticc_stream.engine.consume.stream import AlertStream, ConsumeOptions
     from elasticc_stream.engine.errors import UserError
 
@@ -155,12 +157,13 @@ def _consume(args: argparse.Namespace, bootstrap: str, topic: str, props: dict, 
         from elasticc_stream.engine.consume.save import AlertSaver
 
         saver = AlertSaver(args.save)
-    status = _Status(enabled=sys.stderr.isatty(), interleaved=sys.stdout.isatty() and sys.stderr.isatty())
+    status = Status(enabled=sys.stderr.isatty(), interleaved=sys.stdout.isatty() and sys.stderr.isatty())
     stream = AlertStream(
         ConsumeOptions(bootstrap, topic, group=args.group, schema=schema, max_alerts=args.max_alerts,
                        timeout=args.timeout, start=args.start, kafka=props,
-                       connect_timeout=args.connect_timeout, registry=registry),
-        on_kafka_error=_KafkaErrors(status),
+                       connect_timeout=args.connect_timeout, registry=registry,
+                       json_workers=_json_workers(args, registry)),
+        on_kafka_error=KafkaErrors(status),
         on_connected=lambda: announce(),
     )
 
@@ -175,6 +178,20 @@ def _consume(args: argparse.Namespace, bootstrap: str, topic: str, props: dict, 
     out = sys.stdout
     dumped = args.dump_schema is None
     interrupted = False
+
+    def write(text: str) -> bool:
+        """False once the reader has gone (`| head -3`): what was not written stays uncommitted."""
+        if status.interleaved:
+            status.clear()
+        try:
+            out.write(text)
+            out.flush()  # a pipe (| jq, | tee) sees each alert as it arrives, not a block later
+        except BrokenPipeError:
+            discard_stdout()
+            status.line(f"output closed: stopped after {status.alerts} alerts")
+            return False
+        status.count(alerts=1)
+        return True
 
     def on_sigint(signum, frame) -> None:
         nonlocal interrupted
@@ -198,17 +215,12 @@ def _consume(args: argparse.Namespace, bootstrap: str, topic: str, props: dict, 
                 if not dumped:
                     _dump_schema(args.dump_schema, event.alert, status)
                     dumped = True
-                text = write_alert(event)
-                if status.interleaved:
-                    status.clear()
-                try:
-                    out.write(text)
-                    out.flush()  # a pipe (| jq, | tee) sees each alert as it arrives, not a block later
-                except BrokenPipeError:  # `| head -3`: the reader has enough; this alert stays uncommitted
-                    discard_stdout()
-                    status.line(f"output closed: stopped after {status.alerts} alerts")
+                if not write(write_alert(event)):
                     return 0
-                status.count(alerts=1)
+            elif type(event) is AlertsAsJson:
+                for line in event.lines:
+                    if not write(line):
+                        return 0
             elif type(event) is DecodeFailed:
                 status.line(f"decode error: {event.topic}[{event.partition}] offset {event.offset}: "
                             f"{event.reason}")
@@ -224,6 +236,24 @@ def _consume(args: argparse.Namespace, bootstrap: str, topic: str, props: dict, 
         signal.signal(signal.SIGINT, previous)
         status.clear()
     return 130 if interrupted else 0  # 128 + SIGINT, as for every other command stopped by Ctrl-C
+
+
+def _json_workers(args: argparse.Namespace, registry: object) -> int:
+    """How many processes decode for --json (0: this one). Only for plain --json: --save and --dump-schema need
+    the decoded alert here, and a registry client is not shared with workers."""
+    import os
+
+    from elasticc_stream.engine.errors import UserError
+
+    eligible = args.json and not args.save and not args.dump_schema and registry is None
+    if args.workers is not None:
+        if args.workers < 0:
+            raise UserError(f"--workers must be 0 or more, not {args.workers}")
+        if args.workers and not eligible:
+            raise UserError("--workers is for --json alone (not with --save, --dump-schema or a schema registry)")
+        return args.workers
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min(4, cpus) if eligible and cpus > 1 else 0
 
 
 def _human_line(event) -> str:
@@ -247,7 +277,7 @@ def _json_line(event) -> str:
     return alert_json(event) + "\n"
 
 
-def _dump_schema(path: str, alert, status: _Status) -> None:
+def _dump_schema(path: str, alert, status: Status) -> None:
     import json
     import os
 
@@ -264,7 +294,7 @@ def _dump_schema(path: str, alert, status: _Status) -> None:
     status.line(f"schema ({alert.schema_label}, fingerprint {alert.fingerprint}) written to {path}")
 
 
-def _summary(event, stream, saver, interrupted: bool, args: argparse.Namespace, status: _Status) -> None:
+def _summary(event, stream, saver, interrupted: bool, args: argparse.Namespace, status: Status) -> None:
     if interrupted:
         reason = "interrupted"
     elif stream.stop_reason == "max":
@@ -306,64 +336,3 @@ def _secs(value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value * 1000:.1f} ms" if abs(value) < 1 else f"{value:.2f} s"
-
-
-def _err(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
-class _Status:
-    """Standard error: plain lines, plus a live count redrawn in place when it is a terminal."""
-
-    def __init__(self, enabled: bool, interleaved: bool) -> None:
-        self.enabled = enabled
-        self.interleaved = interleaved  # stdout shares the terminal: clear the count before each alert line
-        self.alerts = 0
-        self.errors = 0
-        self._rate = RateMeter()
-        self._shown = False
-        self._next = 0.0
-        self._t0 = time.monotonic()
-
-    def line(self, text: str) -> None:
-        self.clear()
-        if self.interleaved:
-            sys.stdout.flush()
-        _err(text)
-
-    def count(self, alerts: int = 0, errors: int = 0) -> None:
-        self.alerts += alerts
-        self.errors += errors
-        if not self.enabled:
-            return
-        self._rate.add(alerts)
-        now = time.monotonic()
-        if now < self._next and not errors:
-            return
-        self._next = now + 0.2
-        if self.interleaved:
-            sys.stdout.flush()
-        sys.stderr.write(f"\r\x1b[K{self.alerts} alerts, {self.errors} errors, {self._rate.rate():.0f}/s "
-                         f"({now - self._t0:.0f} s)")
-        sys.stderr.flush()
-        self._shown = True
-
-    def clear(self) -> None:
-        if self._shown:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
-            self._shown = False
-
-
-class _KafkaErrors:
-    """Client errors on standard error, each distinct one at most every 30 s (a broker down repeats them)."""
-
-    def __init__(self, status: _Status) -> None:
-        self._status = status
-        self._last: dict[str, float] = {}
-
-    def __call__(self, text: str) -> None:
-        now = time.monotonic()
-        if now - self._last.get(text, -1e9) >= 30:
-            self._last[text] = now
-            self._status.line(f"kafka: {text}")

@@ -69,4 +69,17 @@ class AlertsCounted:
     latency_max: float | None = None
 
 
-ConsumeEvent = AlertReceived | DecodeFailed | AlertsCounted | ConsumeFinished
+
+
+@dataclass(frozen=True)
+class AlertsAsJson:
+    """The alerts of one message as `consume --json` writes them (ConsumeOptions.json_workers): one line each,
+    ending "\\n", exactly `jsonl.alert_json` of their AlertReceived, made by a worker process."""
+
+    topic: str
+    partition: int
+    offset: int
+    lines: tuple[str, ...]
+
+
+ConsumeEvent = AlertReceived | AlertsAsJson | DecodeFailed | AlertsCounted | ConsumeFinished

@@ -22,6 +22,9 @@ from ..kafka_config import consumer_config, scrub
 from .commits import GroupPositions
 from .events import AlertReceived, ConsumeEvent, ConsumeFinished, DecodeFailed
 from .group import default_group_id
+from .json_workers import JsonWorkers
+from .parallel_json import ParallelJson
+from .polling import BATCH, JOIN_ALLOWANCE_S, LIVE_WAIT_S, POLL_S
 from .stats import LatencyStats, overall_rate
 from .tally import DecodeBudget, Tally, count_alerts
 
@@ -30,11 +33,6 @@ log = logging.getLogger("elasticc_stream.kafka")
 log.addHandler(logging.NullHandler())
 
 STARTS = ("earliest", "latest")
-BATCH = 500  # messages per client call: amortises the call, yet stop() and --max are honoured promptly
-LIVE_WAIT_S = 0.05
-POLL_S = 0.2  # one blocking wait for a message, before stop() and --timeout are checked again
-# The idle --timeout only counts once partitions are assigned; until then the group join may take this long.
-JOIN_ALLOWANCE_S = 30.0
 
 
 @dataclass
@@ -53,9 +51,12 @@ class ConsumeOptions:
     # A live view that cannot decode every alert of a fast stream (the TUI): decode at most this many messages
     # a second, the newest of each batch, and only count the others (AlertsCounted). None: decode every one.
     decode_rate: float | None = None
+    # Alerts wanted as JSON lines only (consume --json): decode them in this many worker processes, one
+    # AlertsAsJson per message instead of AlertReceived (see parallel_json.py). 0: decode here.
+    json_workers: int = 0
 
 
-class AlertStream(GroupPositions):
+class AlertStream(ParallelJson, GroupPositions):
     """`for event in AlertStream(options).events(): ...` ends with one ConsumeFinished.
 
     `stop()` may be called from any thread (or a signal handler): events() then commits what was handled
@@ -73,6 +74,8 @@ class AlertStream(GroupPositions):
             raise UserError(f"--timeout must be positive, not {options.timeout:g}")
         if options.decode_rate is not None and options.max_alerts is not None:
             raise UserError("a decode rate (a live view) and --max cannot be combined")
+        if options.json_workers and (options.decode_rate is not None or options.registry is not None):
+            raise UserError("JSON workers decode every message with the shipped or given schemas only")
         super().__init__()
         self.options = options
         self.group_id: str = options.group or default_group_id()
@@ -99,11 +102,17 @@ class AlertStream(GroupPositions):
 
     def events(self) -> Iterator[ConsumeEvent]:
         self._started = time.monotonic()
-        consumer = self._connect()
+        # The workers are forked before the client starts its threads.
+        workers = JsonWorkers(self.options.json_workers, self.options.schema) if self.options.json_workers else None
         try:
-            yield from self._consume(consumer)
+            consumer = self._connect()
+            try:
+                yield from (self._consume(consumer) if workers is None else self._consume_json(consumer, workers))
+            finally:
+                self._close(consumer)
         finally:
-            self._close(consumer)
+            if workers is not None:
+                workers.close()
         yield self._finished()
 
     def _connect(self):
@@ -183,25 +192,11 @@ class AlertStream(GroupPositions):
             for i, message in enumerate(messages):
                 if stop.is_set():
                     break
-                if message.error() is not None:
-                    self._message_error(message)
+                admitted = self._admit(message, receipt_wall, latencies)
+                if admitted is None:
                     continue
-                topic = message.topic()
-                partition = message.partition()
-                offset = message.offset()
-                done = handled.get((topic, partition))
-                if done is not None and offset < done:
-                    self.redelivered += 1
-                    positions[(topic, partition)] = max(positions.get((topic, partition), 0), done)
-                    continue
-                ts_type, ts = message.timestamp()
-                if ts_type:  # 0 is TIMESTAMP_NOT_AVAILABLE
-                    latency = receipt_wall - ts / 1000.0
-                    latencies.append(latency)
-                else:
-                    ts = latency = None
+                topic, partition, offset, ts, latency, backlog = admitted
                 value = message.value()
-                backlog = ts is not None and self._assigned_wall is not None and ts / 1000 < self._assigned_wall
                 count = count_alerts(value) if i < first_decoded else None
                 if count is not None:
                     self._alerts += count
@@ -246,6 +241,29 @@ class AlertStream(GroupPositions):
                 break
         if self.stop_reason is None:
             self.stop_reason = "stopped"
+
+    def _admit(self, message, receipt_wall: float, latencies: list[float]) -> tuple | None:
+        """(topic, partition, offset, timestamp_ms, latency_s, backlog) of a message to handle; None for an error
+        (reported) or a message this run already handled (delivered again after a stall or a rebalance)."""
+        if message.error() is not None:
+            self._message_error(message)
+            return None
+        topic = message.topic()
+        partition = message.partition()
+        offset = message.offset()
+        done = self._handled.get((topic, partition))
+        if done is not None and offset < done:
+            self.redelivered += 1
+            self._positions[(topic, partition)] = max(self._positions.get((topic, partition), 0), done)
+            return None
+        ts_type, ts = message.timestamp()
+        if ts_type:  # 0 is TIMESTAMP_NOT_AVAILABLE
+            latency = receipt_wall - ts / 1000.0
+            latencies.append(latency)
+        else:
+            ts = latency = None
+        backlog = ts is not None and self._assigned_wall is not None and ts / 1000 < self._assigned_wall
+        return topic, partition, offset, ts, latency, backlog
 
     def _hand_over(self, tally: Tally) -> Iterator[ConsumeEvent]:
         yield tally.event()
