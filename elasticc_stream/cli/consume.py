@@ -60,8 +60,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(alert_src<diaSourceId>.avro, ZTF <objectId>_<candid>.avro; never overwrites a different "
                         "alert; one that cannot be written is reported with its offset and the run goes on)")
     p.add_argument("--workers", type=int, metavar="N",
-                   help="with --json: decode in N worker processes while this one reads and writes (default: one "
-                        "per CPU, at most 4; 0 decodes here); not with --save, --dump-schema or a schema registry")
+                   help="decode (and --save) in N worker processes while this one reads, prints in the stream's "
+                        "order and commits (default: one per CPU, at most 4; 0 decodes here); not with "
+                        "--dump-schema or a schema registry")
     p.add_argument("--from", dest="start", choices=("earliest", "latest"), default="earliest",
                    help="where a group without committed offsets starts (default: earliest)")
     add_kafka_properties(p, "the consumer")
@@ -143,7 +144,8 @@ def _offsets(args: argparse.Namespace, bootstrap: str, topic: str, props: dict) 
 def _consume(args: argparse.Namespace, bootstrap: str, topic: str, props: dict, registry: object) -> int:
     import signal
 
-    from elasticc_stream.engine.consume.events import AlertReceived, AlertsAsJson, ConsumeFinished, DecodeFailed
+    from elasticc_stream.engine.consume.events import AlertReceived, AlertsRendered, ConsumeFinished, DecodeFailed
+    from elasticc_stream.engine.consume.jsonl import json_line
     from elasticc_stream.engine.consume.stream import AlertStream, ConsumeOptions
     from elasticc_stream.engine.errors import UserError
 
@@ -158,11 +160,13 @@ def _consume(args: argparse.Namespace, bootstrap: str, topic: str, props: dict, 
 
         saver = AlertSaver(args.save)
     status = Status(enabled=sys.stderr.isatty(), interleaved=sys.stdout.isatty() and sys.stderr.isatty())
+    write_alert = json_line if args.json else _human_line
+    workers = _workers(args, registry)
     stream = AlertStream(
         ConsumeOptions(bootstrap, topic, group=args.group, schema=schema, max_alerts=args.max_alerts,
                        timeout=args.timeout, start=args.start, kafka=props,
                        connect_timeout=args.connect_timeout, registry=registry,
-                       json_workers=_json_workers(args, registry)),
+                       workers=workers, render=write_alert, save_dir=args.save if workers else None),
         on_kafka_error=KafkaErrors(status),
         on_connected=lambda: announce(),
     )
@@ -174,7 +178,6 @@ def _consume(args: argparse.Namespace, bootstrap: str, topic: str, props: dict, 
                         "(for framed messages of an id lsst-alert-packet does not ship)")
         status.line(f"group id: {stream.group_id}"
                     + ("" if args.group else "  (pass --group with it to continue from here later)"))
-    write_alert = _json_line if args.json else _human_line
     out = sys.stdout
     dumped = args.dump_schema is None
     interrupted = False
@@ -193,6 +196,12 @@ def _consume(args: argparse.Namespace, bootstrap: str, topic: str, props: dict, 
         status.count(alerts=1)
         return True
 
+    def not_saved(event, reason: str) -> None:
+        # Reported with its offset; the next alerts are still saved. Not committed either: the group's next run
+        # reads it (and what follows in its partition) again.
+        status.line(f"not saved: {event.topic}[{event.partition}] offset {event.offset}: {reason}")
+        stream.hold(event.topic, event.partition, event.offset)
+
     def on_sigint(signum, frame) -> None:
         nonlocal interrupted
         interrupted = True
@@ -208,17 +217,19 @@ def _consume(args: argparse.Namespace, bootstrap: str, topic: str, props: dict, 
                 if saver is not None:
                     try:
                         saver.save(event.alert)
-                    except UserError as exc:  # reported with its offset; the next alerts are still saved
-                        status.line(f"not saved: {event.topic}[{event.partition}] offset {event.offset}: {exc}")
-                        # Not committed either: the group's next run reads it (and what follows) again.
-                        stream.hold(event.topic, event.partition, event.offset)
+                    except UserError as exc:
+                        not_saved(event, str(exc))
                 if not dumped:
                     _dump_schema(args.dump_schema, event.alert, status)
                     dumped = True
                 if not write(write_alert(event)):
                     return 0
-            elif type(event) is AlertsAsJson:
-                for line in event.lines:
+            elif type(event) is AlertsRendered:  # decoded (and saved) by the workers
+                for line, saved in zip(event.lines, event.saved or (None,) * len(event.lines), strict=True):
+                    if saver is not None and saved is not None:
+                        if saved[0] == "failed":
+                            not_saved(event, saved[1])
+                        saver.count(saved[0])
                     if not write(line):
                         return 0
             elif type(event) is DecodeFailed:
@@ -238,19 +249,19 @@ def _consume(args: argparse.Namespace, bootstrap: str, topic: str, props: dict, 
     return 130 if interrupted else 0  # 128 + SIGINT, as for every other command stopped by Ctrl-C
 
 
-def _json_workers(args: argparse.Namespace, registry: object) -> int:
-    """How many processes decode for --json (0: this one). Only for plain --json: --save and --dump-schema need
-    the decoded alert here, and a registry client is not shared with workers."""
+def _workers(args: argparse.Namespace, registry: object) -> int:
+    """How many processes decode (and save) the alerts (0: this one). Not with --dump-schema, which needs the
+    first decoded alert here, nor with a registry client, which is not shared with workers."""
     import os
 
     from elasticc_stream.engine.errors import UserError
 
-    eligible = args.json and not args.save and not args.dump_schema and registry is None
+    eligible = not args.dump_schema and registry is None
     if args.workers is not None:
         if args.workers < 0:
             raise UserError(f"--workers must be 0 or more, not {args.workers}")
         if args.workers and not eligible:
-            raise UserError("--workers is for --json alone (not with --save, --dump-schema or a schema registry)")
+            raise UserError("--workers cannot be combined with --dump-schema or a schema registry")
         return args.workers
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return min(4, cpus) if eligible and cpus > 1 else 0
@@ -269,12 +280,6 @@ def _human_line(event) -> str:
 
 def _num(value) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
-
-
-def _json_line(event) -> str:
-    from elasticc_stream.engine.consume.jsonl import alert_json
-
-    return alert_json(event) + "\n"
 
 
 def _dump_schema(path: str, alert, status: Status) -> None:

@@ -72,14 +72,16 @@ class AlertsCounted:
 
 
 @dataclass(frozen=True)
-class AlertsAsJson:
-    """The alerts of one message as `consume --json` writes them (ConsumeOptions.json_workers): one line each,
-    ending "\\n", exactly `jsonl.alert_json` of their AlertReceived, made by a worker process."""
+class AlertsRendered:
+    """The alerts of one message as the caller's `render` made them (ConsumeOptions.workers), one line each, by a
+    worker process; with ConsumeOptions.save_dir, `saved` says what became of each alert's file: ("written" or
+    "already there", path) or ("failed", why), as AlertSaver.save would."""
 
     topic: str
     partition: int
     offset: int
     lines: tuple[str, ...]
+    saved: tuple[tuple[str, str] | None, ...] = ()
 
 
-ConsumeEvent = AlertReceived | AlertsAsJson | DecodeFailed | AlertsCounted | ConsumeFinished
+ConsumeEvent = AlertReceived | AlertsRendered | DecodeFailed | AlertsCounted | ConsumeFinished

@@ -5,11 +5,16 @@ from __future__ import annotations
 from ..alert_fields import to_json as dumps
 from .events import AlertReceived
 
-__all__ = ["alert_document", "alert_json", "dumps"]
+__all__ = ["alert_document", "alert_json", "dumps", "json_line"]
 
 
 def alert_json(event: AlertReceived) -> str:
     return dumps(alert_document(event))
+
+
+def json_line(event: AlertReceived) -> str:
+    """The line `consume --json` prints for one alert."""
+    return alert_json(event) + "\n"
 
 
 def alert_document(event: AlertReceived) -> dict:

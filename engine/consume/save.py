@@ -96,6 +96,15 @@ class AlertSaver:
         self.skipped = 0
         self.failed = 0
 
+    def count(self, outcome: str) -> None:
+        """Count an alert saved by another process (a consume worker): "written", "already there", "failed"."""
+        if outcome == "written":
+            self.written += 1
+        elif outcome == "already there":
+            self.skipped += 1
+        else:
+            self.failed += 1
+
     def save(self, alert: DecodedAlert) -> SaveResult:
         """Write `alert` under its name, or a suffixed one; UserError (one line) if it cannot be written.
 

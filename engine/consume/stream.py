@@ -22,9 +22,9 @@ from ..kafka_config import consumer_config, scrub
 from .commits import GroupPositions
 from .events import AlertReceived, ConsumeEvent, ConsumeFinished, DecodeFailed
 from .group import default_group_id
-from .json_workers import JsonWorkers
-from .parallel_json import ParallelJson
+from .parallel import ParallelRender
 from .polling import BATCH, JOIN_ALLOWANCE_S, LIVE_WAIT_S, POLL_S
+from .render_workers import RenderWorkers
 from .stats import LatencyStats, overall_rate
 from .tally import DecodeBudget, Tally, count_alerts
 
@@ -51,12 +51,16 @@ class ConsumeOptions:
     # A live view that cannot decode every alert of a fast stream (the TUI): decode at most this many messages
     # a second, the newest of each batch, and only count the others (AlertsCounted). None: decode every one.
     decode_rate: float | None = None
-    # Alerts wanted as JSON lines only (consume --json): decode them in this many worker processes, one
-    # AlertsAsJson per message instead of AlertReceived (see parallel_json.py). 0: decode here.
-    json_workers: int = 0
+    # Alerts wanted as printed lines (and saved files) only, as the CLI's consume wants them: decode, save and
+    # render them in this many worker processes, one AlertsRendered per message instead of AlertReceived (see
+    # parallel.py). 0: decode here. `render` (a module-level function: it is sent to the workers by name) makes
+    # an alert's line; with `save_dir` each alert is saved there too (save.AlertSaver).
+    workers: int = 0
+    render: Callable[[AlertReceived], str] | None = None
+    save_dir: str | None = None
 
 
-class AlertStream(ParallelJson, GroupPositions):
+class AlertStream(ParallelRender, GroupPositions):
     """`for event in AlertStream(options).events(): ...` ends with one ConsumeFinished.
 
     `stop()` may be called from any thread (or a signal handler): events() then commits what was handled
@@ -74,8 +78,9 @@ class AlertStream(ParallelJson, GroupPositions):
             raise UserError(f"--timeout must be positive, not {options.timeout:g}")
         if options.decode_rate is not None and options.max_alerts is not None:
             raise UserError("a decode rate (a live view) and --max cannot be combined")
-        if options.json_workers and (options.decode_rate is not None or options.registry is not None):
-            raise UserError("JSON workers decode every message with the shipped or given schemas only")
+        if options.workers and (options.decode_rate is not None or options.registry is not None
+                                or options.render is None):
+            raise UserError("workers render every message, with the shipped or given schemas only")
         super().__init__()
         self.options = options
         self.group_id: str = options.group or default_group_id()
@@ -103,11 +108,12 @@ class AlertStream(ParallelJson, GroupPositions):
     def events(self) -> Iterator[ConsumeEvent]:
         self._started = time.monotonic()
         # The workers are forked before the client starts its threads.
-        workers = JsonWorkers(self.options.json_workers, self.options.schema) if self.options.json_workers else None
+        opts = self.options
+        workers = RenderWorkers(opts.workers, opts.schema, opts.render, opts.save_dir) if opts.workers else None
         try:
             consumer = self._connect()
             try:
-                yield from (self._consume(consumer) if workers is None else self._consume_json(consumer, workers))
+                yield from (self._consume(consumer) if workers is None else self._consume_rendered(consumer, workers))
             finally:
                 self._close(consumer)
         finally:

@@ -1,10 +1,12 @@
-"""AlertStream's loop when its alerts are wanted as JSON lines only (`consume --json`): decoded by worker
-processes (json_workers.py) while this process polls, one AlertsAsJson per message.
+"""AlertStream's loop when its alerts are wanted as printed lines (and saved files) only, as the CLI's
+`consume` wants them: decoded, saved and rendered by worker processes (render_workers.py) while this process
+polls, one AlertsRendered per message.
 
 The guarantees are the single-process loop's: each message is handed over once per run, in the order of the
 stream, and its offset is stored only after its event was handed over and the caller came back for more;
 `--max` ends exactly, even inside an Avro container (the rest of that message is read again by the group's
-next run). Messages in flight when the run stops were never handed over, so never committed.
+next run). Messages in flight when the run stops were never handed over, so never committed; with --save their
+alerts may already be written, and the group's next run finds them there (save.py recognises the same alert).
 """
 
 from __future__ import annotations
@@ -13,15 +15,15 @@ import time
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from .events import AlertsAsJson, ConsumeEvent, DecodeFailed
-from .json_workers import JsonWorkers, Pending
+from .events import AlertsRendered, ConsumeEvent, DecodeFailed
 from .polling import BATCH, POLL_S
+from .render_workers import Pending, RenderWorkers
 
 if TYPE_CHECKING:
     from .stream import ConsumeOptions
 
 
-class ParallelJson:
+class ParallelRender:
     """Mixed into AlertStream, whose attributes (options, positions, counters) it uses."""
 
     options: ConsumeOptions
@@ -38,7 +40,7 @@ class ParallelJson:
     _latency: Any
     # From AlertStream and GroupPositions: _admit (error and repeat checks), _idle_for, _store.
 
-    def _consume_json(self, consumer, workers: JsonWorkers) -> Generator[ConsumeEvent, None, None]:
+    def _consume_rendered(self, consumer, workers: RenderWorkers) -> Generator[ConsumeEvent, None, None]:
         opts = self.options
         max_alerts, timeout, stop = opts.max_alerts, opts.timeout, self._stop
         latencies: list[float] = []
@@ -92,7 +94,7 @@ class ParallelJson:
         if self.stop_reason is None:
             self.stop_reason = "stopped"
 
-    def _take(self, consumer, workers: JsonWorkers) -> Generator[ConsumeEvent, None, bool]:
+    def _take(self, consumer, workers: RenderWorkers) -> Generator[ConsumeEvent, None, bool]:
         """Hand over the oldest chunk; False once the run is to end (--max reached, stop())."""
         max_alerts = self.options.max_alerts
         chunk = workers.take()
@@ -103,14 +105,15 @@ class ParallelJson:
                     return False
                 key = (where.topic, where.partition)
                 if ok:
-                    lines = payload
-                    if max_alerts is not None and self._alerts + len(lines) > max_alerts:
-                        lines = lines[: max_alerts - self._alerts]
-                    self._alerts += len(lines)
-                    self.backlog_alerts += where.backlog * len(lines)
-                    if lines:
-                        yield AlertsAsJson(where.topic, where.partition, where.offset, lines)
-                    if len(lines) < len(payload):  # --max inside a container: the rest is read again later
+                    alerts = payload
+                    if max_alerts is not None and self._alerts + len(alerts) > max_alerts:
+                        alerts = alerts[: max_alerts - self._alerts]
+                    self._alerts += len(alerts)
+                    self.backlog_alerts += where.backlog * len(alerts)
+                    if alerts:
+                        yield AlertsRendered(where.topic, where.partition, where.offset,
+                                             tuple(line for line, _ in alerts), tuple(saved for _, saved in alerts))
+                    if len(alerts) < len(payload):  # --max inside a container: the rest is read again later
                         self.stop_reason = "max"
                         return False
                 else:

@@ -1,16 +1,18 @@
-"""Worker processes that decode messages and write their alerts' JSON lines, for `consume --json`.
+"""Worker processes that decode messages, save their alerts (--save) and make the lines `consume` prints.
 
-Decoding an ELAsTiCC alert (fastavro, ~0.45 ms) is most of what `consume --json` costs, and one interpreter
-runs it on one core. Here the consuming process only polls, keeps the offsets and writes; the decoding and the
-JSON are spread over worker processes, one chunk of messages each, and the results are taken back in the order
-the chunks were sent, so the output keeps the order of the stream. What a worker makes is exactly what the
-single-process path writes (`jsonl.alert_json` of the same AlertReceived).
+Decoding an ELAsTiCC alert (fastavro, ~0.45 ms) is most of what `consume` costs, and one interpreter runs it on
+one core. Here the consuming process only polls, keeps the offsets and writes; decoding, saving and the lines
+are spread over worker processes, one chunk of messages each, and the results are taken back in the order the
+chunks were sent, so the output keeps the order of the stream. A worker makes exactly what the single-process
+path makes: the caller's `render` of the same AlertReceived, and `AlertSaver.save` of the same alert (whose
+files are safe to write from several processes at once: see save.py).
 """
 
 from __future__ import annotations
 
 import signal
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,24 +36,43 @@ class Pending:
     backlog: bool  # produced before this consumer held its partitions
 
 
-# A message's result: (True, its alerts' JSON lines, each ending "\n") or (False, why it could not be decoded).
+# What became of one alert with --save: ("written" | "already there", path) or ("failed", why); None without.
+Saved = tuple[str, str] | None
+# A message's result: (True, ((line, saved) per alert)) or (False, why it could not be decoded).
 Result = tuple[bool, Any]
 
 _schema: dict | None = None
+_render: Callable | None = None
+_saver: Any = None
 
 
-def _init_worker(schema: dict | None) -> None:
-    global _schema
-    _schema = schema
+def _init_worker(schema: dict | None, render: Callable, save_dir: str | None) -> None:
+    global _schema, _render, _saver
+    from .save import AlertSaver
+
+    _schema, _render = schema, render
+    _saver = AlertSaver(save_dir) if save_dir is not None else None
     # Ctrl-C reaches the whole process group: the parent stops the stream gently and then ends its workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def encode_chunk(items: list[tuple]) -> list[Result]:
-    """In a worker: decode each (topic, partition, offset, timestamp_ms, latency_s, key, value)."""
+def _save(alert) -> Saved:
+    from ..errors import UserError
+
+    if _saver is None:
+        return None
+    try:
+        result = _saver.save(alert)
+    except UserError as exc:
+        return ("failed", str(exc))
+    return ("written" if result.written else "already there", str(result.path))
+
+
+def render_chunk(items: list[tuple]) -> list[Result]:
+    """In a worker: decode each (topic, partition, offset, timestamp_ms, latency_s, key, value), save and render
+    its alerts."""
     from ..decoder import DecodeError, decode
     from .events import AlertReceived
-    from .jsonl import alert_json
 
     results: list[Result] = []
     for topic, partition, offset, ts, latency, key, value in items:
@@ -62,18 +83,19 @@ def encode_chunk(items: list[tuple]) -> list[Result]:
         except DecodeError as exc:
             results.append((False, exc.reason))
             continue
-        results.append((True, tuple(alert_json(AlertReceived(a, topic, partition, offset, ts, latency)) + "\n"
+        results.append((True, tuple((_render(AlertReceived(a, topic, partition, offset, ts, latency, key)), _save(a))
                                     for a in alerts)))
     return results
 
 
-class JsonWorkers:
+class RenderWorkers:
     """A pool of `workers` processes started now (before the consumer's threads exist: see processes.py) and a
-    queue of chunks in flight, taken back oldest first."""
+    queue of chunks in flight, taken back oldest first. `render` must be a module-level function (it is sent to
+    the workers by name)."""
 
-    def __init__(self, workers: int, schema: dict | None) -> None:
+    def __init__(self, workers: int, schema: dict | None, render: Callable, save_dir: str | None) -> None:
         self.workers = workers
-        self._pool = mp_context().Pool(workers, initializer=_init_worker, initargs=(schema,))
+        self._pool = mp_context().Pool(workers, initializer=_init_worker, initargs=(schema, render, save_dir))
         self._flight: deque[tuple[list[Pending], Any]] = deque()
         self._items: list[tuple] = []
         self._pending: list[Pending] = []
@@ -88,7 +110,7 @@ class JsonWorkers:
     def send(self) -> None:
         """Send what was added since the last chunk, even if fewer than CHUNK."""
         if self._items:
-            self._flight.append((self._pending, self._pool.apply_async(encode_chunk, (self._items,))))
+            self._flight.append((self._pending, self._pool.apply_async(render_chunk, (self._items,))))
             self._items, self._pending = [], []
 
     @property
