@@ -54,9 +54,17 @@ def scrub(text: str, props: Mapping[str, object]) -> str:
     return text
 
 
+# The first metadata answer replaces the bootstrap connection by one to the broker's own id, and a request sent
+# on the old one is asked again once the new one is up; librdkafka spaces such connections by half of
+# reconnect.backoff.ms, so its default (100 ms) put 50 ms into every other start-up (metadata 60 ms instead of
+# 7-10 ms, measured on both local brokers). Retries after a real disconnect still back off exponentially.
+CONNECT = {"reconnect.backoff.ms": 20}
+
+
 def consumer_config(bootstrap: str, group: str, extra: Mapping[str, str] | None = None) -> dict[str, object]:
     config: dict[str, object] = {
         "bootstrap.servers": bootstrap,
+        **CONNECT,
         "group.id": group,
         "auto.offset.reset": "earliest",
         # For Tansu: librdkafka's default (45 s) makes its group join take ~23 s; 6 s gives ~3 s. Harmless on
@@ -78,6 +86,7 @@ def consumer_config(bootstrap: str, group: str, extra: Mapping[str, str] | None 
 def producer_config(bootstrap: str, extra: Mapping[str, str] | None = None) -> dict[str, object]:
     config: dict[str, object] = {
         "bootstrap.servers": bootstrap,
+        **CONNECT,
         # Retries after a stall or a dropped connection must neither lose nor duplicate alerts.
         "enable.idempotence": True,
         "acks": "all",
@@ -88,7 +97,7 @@ def producer_config(bootstrap: str, extra: Mapping[str, str] | None = None) -> d
 
 
 def admin_config(bootstrap: str, extra: Mapping[str, str] | None = None) -> dict[str, object]:
-    config: dict[str, object] = {"bootstrap.servers": bootstrap, "logger": admin_log}
+    config: dict[str, object] = {"bootstrap.servers": bootstrap, "logger": admin_log, **CONNECT}
     # Producer/consumer-only properties would make AdminClient warn; keep connection/security ones.
     shared = ("security.", "sasl.", "ssl.", "socket.", "client.")
     config.update({k: v for k, v in (extra or {}).items() if k.startswith(shared)})

@@ -9,7 +9,8 @@ from .errors import UserError
 from .kafka_config import admin_config, scrub
 
 
-def _admin(bootstrap: str, extra: Mapping[str, str] | None):
+def admin_client(bootstrap: str, extra: Mapping[str, str] | None):
+    """An AdminClient with the project's connection settings (kafka_config.admin_config)."""
     from confluent_kafka.admin import AdminClient
 
     return AdminClient(admin_config(bootstrap, extra))
@@ -22,7 +23,7 @@ def topic_partitions(bootstrap: str, topic: str, extra: Mapping[str, str] | None
 
     try:
         # Ask for every topic: a metadata request naming the topic makes the embedded broker auto-create it.
-        meta = _admin(bootstrap, extra).list_topics(timeout=timeout)
+        meta = admin_client(bootstrap, extra).list_topics(timeout=timeout)
     except KafkaException as exc:
         raise UserError(f"no Kafka broker answered at {bootstrap}: {scrub(str(exc), extra or {})}") from exc
     info = meta.topics.get(topic)
@@ -38,7 +39,7 @@ def create_topic(admin, bootstrap: str, topic: str, partitions: int, extra: Mapp
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import NewTopic
 
-    admin = admin or _admin(bootstrap, extra)
+    admin = admin or admin_client(bootstrap, extra)
     # -1: the cluster's default replication factor (3 on the local 3-node cluster, 1 on a single node).
     futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=-1)],
                                   operation_timeout=timeout)
@@ -60,7 +61,7 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int, extra: Mapping[str
     """
     from confluent_kafka import KafkaException
 
-    admin = _admin(bootstrap, extra)
+    admin = admin_client(bootstrap, extra)
     try:
         meta = admin.list_topics(timeout=timeout)
     except KafkaException as exc:

@@ -152,6 +152,7 @@ class Replayer:
                       lock: JobLock) -> tuple[jobs.Job, list[str]]:
         # First, so that it connects while the index, the plan and the checkpoint are looked at.
         producer = startup.open_producer(config, self._on_kafka_error)
+        self._admin = startup.open_admin(config)
         try:
             return self._prepare_producing(config, index, checkpoint, lock, producer)
         except BaseException:
@@ -202,7 +203,8 @@ class Replayer:
             state, plan, note = resume_from(saved, config, checkpoint, plan, expected, len(entries))
             tracker = DeliveryTracker(state, files, config.kafka)
             notes.append(note)
-        ready = startup.ensure_topic(producer, metadata, config)
+        ready = startup.ensure_topic(producer, metadata, config, self._admin)
+        self._admin = None  # its connection closes with it: only the creation needed it
         if not tracker.partitions:
             tracker.partitions = startup.start_marks(ready, config)
         if ready.note:
