@@ -43,7 +43,9 @@ ENTRY = struct.Struct("<qqdQIIQQHHHB8sx")
 # Positions in a raw ENTRY record (AlertIndex.records): what replay reads per alert without building an IndexEntry.
 R_SOURCE_ID, R_OBJECT_ID, R_OFFSET, R_LENGTH, R_CRC, R_SCHEMA, R_FLAGS = 0, 1, 3, 4, 5, 10, 11
 BLOCK = 4096  # entries read at once
-CHECK_CHUNK = 8 << 20
+# Sections are checked 1 MB at a time: an unchanged prepare of 1 M alerts peaked at 44 MB with 8 MB reads
+# against 30 MB at 100 k (its sections, 7 and 70 MB, read in one and in 8 MB pieces).
+CHECK_CHUNK = 1 << 20
 NO_OBJECT = 1
 _REGION = {"entries": "entry table", "payloads": "payload section"}
 
