@@ -16,7 +16,7 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from .events import AlertsRendered, ConsumeEvent, DecodeFailed
-from .polling import BATCH, POLL_S
+from .polling import BATCH
 from .render_workers import Pending, RenderWorkers
 
 if TYPE_CHECKING:
@@ -32,17 +32,16 @@ class ParallelRender:
     backlog_alerts: int
     redelivered: int
     stop_reason: str | None
-    _first_receipt: float | None
     _last_handled: float | None
     _positions: dict
     _handled: dict
     _stop: Any
     _latency: Any
-    # From AlertStream and GroupPositions: _admit (error and repeat checks), _idle_for, _store.
+    # From AlertStream and GroupPositions: _admit (error and repeat checks), _wait, _received, _store.
 
     def _consume_rendered(self, consumer, workers: RenderWorkers) -> Generator[ConsumeEvent, None, None]:
         opts = self.options
-        max_alerts, timeout, stop = opts.max_alerts, opts.timeout, self._stop
+        max_alerts, stop = opts.max_alerts, self._stop
         latencies: list[float] = []
         last_message = None
         # Next offset per partition sent to a worker: a message delivered again while its first copy is still
@@ -63,19 +62,12 @@ class ParallelRender:
                     if not (yield from self._take(consumer, workers)):
                         break
                     continue
-                message = consumer.poll(POLL_S)
-                if message is None:
-                    if timeout is not None and self._idle_for(last_message) >= timeout:
-                        self.stop_reason = "timeout"
-                        break
+                messages = self._wait(consumer, last_message, room)
+                if messages is None:
+                    break
+                if not messages:
                     continue
-                messages = [message]
-                if room > 1:
-                    messages.extend(consumer.consume(room - 1, 0))
-            receipt_wall = time.time()
-            last_message = time.monotonic()
-            if self._first_receipt is None:
-                self._first_receipt = last_message
+            receipt_wall, last_message = self._received()
             for message in messages:
                 admitted = self._admit(message, receipt_wall, latencies)
                 if admitted is None:

@@ -164,7 +164,6 @@ class AlertStream(ParallelRender, GroupPositions):
         opts = self.options
         schema = opts.schema
         max_alerts = opts.max_alerts
-        timeout = opts.timeout
         positions = self._positions
         handled = self._handled
         stop = self._stop
@@ -178,20 +177,12 @@ class AlertStream(ParallelRender, GroupPositions):
             # that a live stream is handed over (and timed) as it arrives.
             # A live view takes what arrives within LIVE_WAIT_S as one batch: a handful of events a second to
             # fold, however fast the stream.
-            messages = consumer.consume(BATCH, live_wait)
+            messages = consumer.consume(BATCH, live_wait) or self._wait(consumer, last_message, BATCH)
+            if messages is None:
+                break
             if not messages:
-                message = consumer.poll(POLL_S)
-                if message is None:
-                    if timeout is not None and self._idle_for(last_message) >= timeout:
-                        self.stop_reason = "timeout"
-                        break
-                    continue
-                messages = [message]
-                messages.extend(consumer.consume(BATCH - 1, 0))
-            receipt_wall = time.time()
-            last_message = time.monotonic()
-            if self._first_receipt is None:
-                self._first_receipt = last_message
+                continue
+            receipt_wall, last_message = self._received()
             # A live view decodes only the newest of a batch (see tally.py); the older ones are counted.
             first_decoded = len(messages) - budget.take(len(messages)) if budget is not None else 0
             tally.expect(first_decoded)
@@ -247,6 +238,24 @@ class AlertStream(ParallelRender, GroupPositions):
                 break
         if self.stop_reason is None:
             self.stop_reason = "stopped"
+
+    def _received(self) -> tuple[float, float]:
+        """(wall clock, monotonic clock) of a batch just received; the first one starts the rate's clock."""
+        now = time.monotonic()
+        if self._first_receipt is None:
+            self._first_receipt = now
+        return time.time(), now
+
+    def _wait(self, consumer, last_message: float | None, most: int) -> list | None:
+        """Nothing was fetched: wait once for a message, then take what else is there (up to `most`); [] when
+        none came, None once --timeout has passed without one (stop_reason set)."""
+        message = consumer.poll(POLL_S)
+        if message is None:
+            if self.options.timeout is not None and self._idle_for(last_message) >= self.options.timeout:
+                self.stop_reason = "timeout"
+                return None
+            return []
+        return [message, *consumer.consume(most - 1, 0)] if most > 1 else [message]
 
     def _admit(self, message, receipt_wall: float, latencies: list[float]) -> tuple | None:
         """(topic, partition, offset, timestamp_ms, latency_s, backlog) of a message to handle; None for an error
