@@ -47,14 +47,13 @@ class ParallelRender:
         # Next offset per partition sent to a worker: a message delivered again while its first copy is still
         # in flight (not yet in _handled) is skipped too.
         sent: dict[tuple[str, int], int] = {}
-        self._outstanding = 0  # messages sent and not yet taken back
         while not stop.is_set():
             if workers.full or workers.oldest_ready():
                 if not (yield from self._take(consumer, workers)):
                     break
                 continue
             # Each message holds at least one alert (most exactly one): once --max of them are out, wait.
-            room = BATCH if max_alerts is None else min(BATCH, max_alerts - self._alerts - self._outstanding)
+            room = BATCH if max_alerts is None else min(BATCH, max_alerts - self._alerts - workers.messages_out)
             messages = consumer.consume(room, 0) if room > 0 else []
             if not messages:
                 if workers.in_flight:
@@ -79,7 +78,6 @@ class ParallelRender:
                     continue
                 sent[key] = offset + 1
                 workers.add(Pending(topic, partition, offset, ts, latency, backlog), message.key(), message.value())
-                self._outstanding += 1
             if latencies:
                 self._latency.extend(latencies)
                 latencies.clear()
@@ -90,7 +88,6 @@ class ParallelRender:
         """Hand over the oldest chunk; False once the run is to end (--max reached, stop())."""
         max_alerts = self.options.max_alerts
         chunk = workers.take()
-        self._outstanding -= len(chunk)
         try:
             for where, (ok, payload) in chunk:
                 if self._stop.is_set():

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import UserError
 from ..processes import mp_context
 
 # Messages per chunk sent to a worker: small enough that the chunks in flight stay a few MB of JSON (an 8.6 KB
@@ -57,8 +58,6 @@ def _init_worker(schema: dict | None, render: Callable, save_dir: str | None) ->
 
 
 def _save(alert) -> Saved:
-    from ..errors import UserError
-
     if _saver is None:
         return None
     try:
@@ -120,6 +119,11 @@ class RenderWorkers:
     @property
     def in_flight(self) -> int:
         return len(self._flight) + bool(self._items)
+
+    @property
+    def messages_out(self) -> int:
+        """Messages added and not yet taken back."""
+        return len(self._pending) + sum(len(pending) for pending, _ in self._flight)
 
     def oldest_ready(self) -> bool:
         return bool(self._flight) and self._flight[0][1].ready()
