@@ -75,3 +75,15 @@ def test_nested_strings_short_or_not_are_walked_to_the_exact_verdict(band: str) 
     assert fast is not None
     assert [p for _, p in fast[2]] == [a.payload for a in decode(data)]
     assert _verdict(validate_alert, data) == _verdict(validate_exact, data)
+
+
+def test_the_object_id_falls_back_to_dia_object_when_the_detection_has_none() -> None:
+    # diaObject is decoded only when diaSource carries no object id: the fallback must still be read.
+    record = af.elasticc_record("elasticc.v0_9_1", source_id=7, object_id=3, n_prv=1)
+    record["diaSource"]["diaObjectId"] = None
+    record["diaObject"]["diaObjectId"] = 42
+    data = af.gz(af.container([record], "elasticc.v0_9_1"))
+    assert fast_records(data) is not None
+    (good,), _ = validate_alert(data, schema=None, source="a.avro.gz")
+    assert good.dia_object_id == 42
+    assert _verdict(validate_alert, data) == _verdict(validate_exact, data)

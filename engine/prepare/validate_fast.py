@@ -15,6 +15,7 @@ from ..avro_container import container_blocks, read_header
 from ..avro_schemas import CONTAINER_MAGIC, GZIP_MAGIC, SchemaInfo, schema_from_json_bytes
 from ..decode_error import DecodeError
 from ..families import Family
+from ..families.base import walk
 from ..families.registry import family_for_schema
 from ..limits import max_alert_bytes
 from .avro_skip import RecordChecker
@@ -51,6 +52,26 @@ def _standalone(t: object) -> object:
     return t
 
 
+def _index_record(family: Family, block: bytes, spans: dict[str, tuple[int, int]], kept: dict) -> dict:
+    """The kept fields the index reads, decoded only as far as needed: an object id found in the current
+    detection (ELAsTiCC's diaSource.diaObjectId) spares decoding diaObject, 6x the cost of diaSource."""
+    record: dict = {}
+
+    def decode(name: str) -> None:
+        if name not in record and name in spans:
+            a, b = spans[name]
+            record[name] = fastavro.schemaless_reader(io.BytesIO(block[a:b]), kept[name], None)
+
+    for path in (family.current, family.id_path):
+        if path:
+            decode(path[0])
+    for path in family.object_paths:
+        decode(path[0])
+        if walk(record, path) is not None:
+            break
+    return record
+
+
 def fast_records(data: bytes) -> tuple[SchemaInfo, Family, list[tuple[dict, bytes]]] | None:
     """(schema info, family, [(partial record holding the index fields' parents, payload)]) or None."""
     try:
@@ -77,8 +98,7 @@ def fast_records(data: bytes) -> tuple[SchemaInfo, Family, list[tuple[dict, byte
                 if got is None:
                     return None
                 stop, spans = got
-                record = {name: fastavro.schemaless_reader(io.BytesIO(block[a:b]), kept[name], None)
-                          for name, (a, b) in spans.items()}
+                record = _index_record(family, block, spans, kept)
                 out.append((record, block if count == 1 and stop == len(block) else block[start:stop]))
                 start = stop
             if start != len(block):
