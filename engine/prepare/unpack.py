@@ -17,11 +17,11 @@ import os
 import posixpath
 import shutil
 import tarfile
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..inflate import ZLIB_ERRORS, open_gzip
 from ..limits import describe, max_member_bytes
 
 # Alert members are handed back in memory while the archive's total stays under this (a night of ELAsTiCC alerts
@@ -92,12 +92,12 @@ def unpack(
     Raises BadArchive when the archive cannot be read to its end; whatever was yielded before
     is then the caller's to discard (it all lives in `staging`).
     """
-    # gzip.GzipFile (not tarfile's own "r|gz") because it checks the CRC and the end-of-stream
+    # A GzipFile (not tarfile's own "r|gz") because it checks the CRC and the end-of-stream
     # marker, so an archive cut inside its padding is still caught.
-    with gzip.GzipFile(archive, "rb") as gz:
+    with open_gzip(archive) as gz:
         try:
             tf = tarfile.open(fileobj=gz, mode="r|", tarinfo=_TarInfo)  # noqa: SIM115 (closed below)
-        except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        except (tarfile.TarError, OSError, EOFError, *ZLIB_ERRORS) as exc:
             raise BadArchive(_reason(exc)) from exc
         with tf:
             yield from _members(tf, gz, night, staging, wants_data)
@@ -113,7 +113,7 @@ def _members(
     while True:
         try:
             member = tf.next()
-        except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        except (tarfile.TarError, OSError, EOFError, *ZLIB_ERRORS) as exc:
             raise BadArchive(_reason(exc)) from exc
         if member is None:
             _check_end(tf, gz)
@@ -174,7 +174,7 @@ def _check_end(tf: tarfile.TarFile, gz: gzip.GzipFile) -> None:
     try:
         while gz.read(1024 * 1024):
             pass
-    except (OSError, EOFError, zlib.error) as exc:
+    except (OSError, EOFError, *ZLIB_ERRORS) as exc:
         raise BadArchive(_reason(exc)) from exc
 
 
@@ -185,7 +185,7 @@ class _WriteError(Exception):
 def _read(src, member: tarfile.TarInfo, size: int = -1) -> bytes:
     try:
         data = src.read(size)
-    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+    except (tarfile.TarError, OSError, EOFError, *ZLIB_ERRORS) as exc:
         raise BadArchive(f"{member.name}: {_reason(exc)}") from exc
     if size < 0 and len(data) != member.size:
         raise BadArchive(f"{member.name}: truncated archive (unexpected end of data)")
@@ -236,7 +236,7 @@ def _reason(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     if isinstance(exc, EOFError) or "unexpected end" in text.lower() or "ended before" in text:
         return f"truncated archive ({text})"
-    if isinstance(exc, gzip.BadGzipFile | zlib.error):
+    if isinstance(exc, (gzip.BadGzipFile, *ZLIB_ERRORS)):
         return f"not a valid gzip stream ({text})"
     if isinstance(exc, tarfile.ReadError):
         return f"not a readable tar archive ({text})"
