@@ -12,25 +12,11 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 
 from .limits import MB, describe
-
-try:
-    # zlib-ng inflates in half the time of the stdlib's zlib (a 4 kB gzip'd ELAsTiCC alert: 30 us against 50-55;
-    # the same for a night's tar.gz), same formats and checks. Without it (no wheel for the platform), zlib.
-    from zlib_ng import gzip_ng, zlib_ng
-
-    _zlib = zlib_ng
-    _GzipFile: type[gzip.GzipFile] = gzip_ng.GzipNGFile
-except ImportError:  # pragma: no cover - the wheel is a dependency; this is for platforms it does not build on
-    _zlib = zlib  # type: ignore[assignment]
-    _GzipFile = gzip.GzipFile
-
-# What a corrupt deflate stream raises, from either library.
-ZLIB_ERRORS: tuple[type[Exception], ...] = (zlib.error, _zlib.error)
+from .zlib_backend import ZLIB_ERRORS, GzipFile, zlib_impl
 
 GZIP_MAGIC = b"\x1f\x8b"
 # liblzma allocates the dictionary the stream header asks for (up to 1.5 GB), before any output: its memory is
@@ -53,7 +39,7 @@ def gunzip(data: bytes, limit: int) -> bytes:
     total = 0
     rest: bytes | memoryview = memoryview(data)
     while True:
-        d = _zlib.decompressobj(wbits=31)  # 31: zlib parses the gzip header and checks CRC and length itself
+        d = zlib_impl.decompressobj(wbits=31)  # 31: zlib parses the gzip header and checks CRC and length itself
         try:
             out = d.decompress(rest, limit - total + 1)
         except ZLIB_ERRORS as exc:
@@ -78,7 +64,7 @@ def open_gzip(path: Path) -> gzip.GzipFile:
     A file that does not start as gzip is refused here as the stdlib does (zlib-ng's reader would wait for more
     bytes and call a short one truncated).
     """
-    f = _GzipFile(path, "rb")
+    f = GzipFile(path, "rb")
     magic = f.fileobj.peek(2)[:2] if hasattr(f.fileobj, "peek") else GZIP_MAGIC  # type: ignore[union-attr]
     if magic != GZIP_MAGIC:
         f.close()
@@ -89,7 +75,7 @@ def open_gzip(path: Path) -> gzip.GzipFile:
 def inflate_block(codec: str, block: bytes, limit: int) -> bytes:
     """Inflate one Avro container block (`codec` from CODECS, not "null") to at most `limit` bytes."""
     if codec == "deflate":
-        d = _zlib.decompressobj(-15)
+        d = zlib_impl.decompressobj(-15)
         try:
             out = d.decompress(block, limit + 1)
         except ZLIB_ERRORS as exc:

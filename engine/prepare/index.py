@@ -24,12 +24,12 @@ from __future__ import annotations
 import json
 import os
 import struct
-import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..errors import UserError
+from ..zlib_backend import crc32
 
 INDEX_NAME = "elasticc-stream.index"
 MAGIC = b"ESIDX\x00\x02\n"
@@ -240,7 +240,7 @@ class AlertIndex:
 
     def check(self, entry: IndexEntry, data: bytes | memoryview) -> None:
         """IndexCorrupt unless `data` is the payload the entry's checksum describes."""
-        if zlib.crc32(data) != entry.payload_crc:
+        if crc32(data) != entry.payload_crc:
             raise IndexCorrupt(
                 f"{self.index_path}: the stored bytes of {entry.file} (diaSourceId {entry.dia_source_id}) do not "
                 f"match their checksum; not sent. Run `elasticc-stream prepare {self.root}` again (it rebuilds "
@@ -268,7 +268,7 @@ class AlertIndex:
         """prepare's incremental state (checked against its checksum)."""
         offset, length, crc = self.header["sections"]["state"]
         raw = self._pread_abs(offset, length, "state")
-        if zlib.crc32(raw) != crc:
+        if crc32(raw) != crc:
             raise IndexCorrupt(f"{self.index_path}: state section does not match its checksum")
         return json.loads(raw)
 
@@ -309,7 +309,7 @@ def read_header(source: Path | int) -> dict[str, Any]:
         magic, offset, length, header_crc, prefix_crc = PREFIX.unpack(prefix)
         if magic != MAGIC:
             raise ValueError("not an elasticc-stream index")
-        if zlib.crc32(prefix[:-4]) != prefix_crc:
+        if crc32(prefix[:-4]) != prefix_crc:
             raise IndexCorrupt("its first 32 bytes do not match their checksum")
         raw = os.pread(fd, length, offset)
     finally:
@@ -317,7 +317,7 @@ def read_header(source: Path | int) -> dict[str, Any]:
             os.close(fd)
     if len(raw) != length:
         raise ValueError("header cut short")
-    if zlib.crc32(raw) != header_crc:
+    if crc32(raw) != header_crc:
         raise IndexCorrupt("header does not match its checksum")
     header = json.loads(raw)
     if header.get("format") != FORMAT or header.get("version") != VERSION:
@@ -334,7 +334,7 @@ def check_sections(fd: int, header: dict[str, Any], names: tuple[str, ...]) -> N
             chunk = os.pread(fd, min(CHECK_CHUNK, end - pos), pos)
             if not chunk:
                 raise ValueError(f"{name} cut short")
-            got = zlib.crc32(chunk, got)
+            got = crc32(chunk, got)
             pos += len(chunk)
         if got != crc:
             raise IndexCorrupt(f"{_REGION.get(name, name)} does not match its checksum")
@@ -363,7 +363,7 @@ def check_payloads(index: AlertIndex) -> IndexEntry | None:
         pos = 0
         for k in range(i, j):
             e = entries[k]
-            if zlib.crc32(data[pos:pos + e.payload_length]) != e.payload_crc:
+            if crc32(data[pos:pos + e.payload_length]) != e.payload_crc:
                 return e
             pos += e.payload_length
         i = j

@@ -11,10 +11,10 @@ import contextlib
 import json
 import os
 import shutil
-import zlib
 from pathlib import Path
 from typing import Any
 
+from ..zlib_backend import crc32
 from .index import ENTRY, FORMAT, MAGIC, NO_OBJECT, PREFIX, VERSION
 
 _BUFFER = 1 << 20
@@ -43,8 +43,8 @@ class IndexWriter:
         offset = self.payload_size
         self.out.write(data)
         self.payload_size += len(data)
-        self.payloads_crc = zlib.crc32(data, self.payloads_crc)
-        return offset, zlib.crc32(data) if crc is None else crc
+        self.payloads_crc = crc32(data, self.payloads_crc)
+        return offset, crc32(data) if crc is None else crc
 
     def entry(self, *, file: str, source: str, dia_source_id: int, dia_object_id: int | None, mid_point_tai: float,
               filter_name: str, schema_fp: str, schema: dict, offset: int, length: int, crc: int) -> None:
@@ -60,13 +60,13 @@ class IndexWriter:
                             len(f), len(s), number, NO_OBJECT if dia_object_id is None else 0,
                             filter_name.encode()[:8])
         self.entries.write(record)
-        self.entries_crc = zlib.crc32(record, self.entries_crc)
+        self.entries_crc = crc32(record, self.entries_crc)
         self.count += 1
 
     def _name(self, raw: bytes) -> int:
         offset = self.names_size
         self.names.write(raw)
-        self.names_crc = zlib.crc32(raw, self.names_crc)
+        self.names_crc = crc32(raw, self.names_crc)
         self.names_size += len(raw)
         return offset
 
@@ -84,16 +84,16 @@ class IndexWriter:
                 pos += size
             raw_state = json.dumps(state, separators=(",", ":")).encode()
             self.out.write(raw_state)
-            sections["state"] = [pos, len(raw_state), zlib.crc32(raw_state)]
+            sections["state"] = [pos, len(raw_state), crc32(raw_state)]
             pos += len(raw_state)
             header = {"format": FORMAT, "version": VERSION, "layout": layout, "count": self.count,
                       "schemas": self.schemas, "sections": sections}
             raw = json.dumps(header, separators=(",", ":")).encode()
             self.out.write(raw)
             self.out.flush()
-            head = PREFIX.pack(MAGIC, pos, len(raw), zlib.crc32(raw), 0)
+            head = PREFIX.pack(MAGIC, pos, len(raw), crc32(raw), 0)
             self.out.seek(0)
-            self.out.write(head[:-4] + zlib.crc32(head[:-4]).to_bytes(4, "little"))
+            self.out.write(head[:-4] + crc32(head[:-4]).to_bytes(4, "little"))
             self.out.flush()
             os.fsync(self.out.fileno())
             self.out.close()

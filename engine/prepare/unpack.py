@@ -21,8 +21,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..inflate import ZLIB_ERRORS, open_gzip
+from ..inflate import open_gzip
 from ..limits import describe, max_member_bytes
+from ..zlib_backend import ZLIB_ERRORS
 
 # Alert members are handed back in memory while the archive's total stays under this (a night of ELAsTiCC alerts
 # is 10-250 MB); past it they are only on disk (Extracted.data None) and the caller reads them back one at a time.

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
-from zlib import crc32
 
 from ..prepare.index import R_CRC, R_LENGTH, R_OFFSET
+from ..zlib_backend import crc32
 
 MAX_READ = 256 << 10  # bytes per read (a payload larger than this is read alone)
 RECORDS_AT_ONCE = 16384  # entry records read at once (72 bytes each)
