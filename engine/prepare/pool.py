@@ -3,6 +3,7 @@ progress ticks from the workers, or in this process for a single task or --jobs 
 
 from __future__ import annotations
 
+import gc
 import queue as queue_module
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -39,6 +40,11 @@ _worker_queue: Any = None
 def _init_worker(q: Any) -> None:
     global _worker_queue
     _worker_queue = q
+    # A worker allocates a few short-lived dicts per alert and keeps no cycles: the default young-generation
+    # collection every 700 allocations was ~1.5% of prepare's CPU (perf), and a 10 k night ran 0.2-0.4 s
+    # faster without it (3 runs each, side by side). What imports left is frozen out of every collection.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 def _run_in_worker(task: NightTask) -> NightResult:
