@@ -36,15 +36,27 @@ def create_topic(admin, bootstrap: str, topic: str, partitions: int, extra: Mapp
                  timeout: float = 30) -> bool:
     """Create `topic` with `partitions` through `admin` (an AdminClient, or None for a new one); False when it
     exists already (made meanwhile by someone else). It may take a moment to show in metadata."""
-    from confluent_kafka import KafkaException
+    admin = admin or admin_client(bootstrap, extra)
+    return creation_result(request_creation(admin, topic, partitions, timeout), bootstrap, topic, extra, timeout)
+
+
+def request_creation(admin, topic: str, partitions: int, timeout: float = 30):
+    """Send the CreateTopics request and return its future at once (read it with `creation_result`)."""
     from confluent_kafka.admin import NewTopic
 
-    admin = admin or admin_client(bootstrap, extra)
     # -1: the cluster's default replication factor (3 on the local 3-node cluster, 1 on a single node).
     futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=-1)],
                                   operation_timeout=timeout)
+    return futures[topic]
+
+
+def creation_result(future, bootstrap: str, topic: str, extra: Mapping[str, str] | None = None,
+                    timeout: float = 30) -> bool:
+    """True when the creation `future` made the topic, False when it existed already; UserError otherwise."""
+    from confluent_kafka import KafkaException
+
     try:
-        futures[topic].result(timeout=timeout)
+        future.result(timeout=timeout)
     except KafkaException as exc:
         err = exc.args[0] if exc.args else None
         if getattr(err, "name", lambda: "")() != "TOPIC_ALREADY_EXISTS":

@@ -70,8 +70,8 @@ def _run(args: argparse.Namespace) -> int:
     import threading
 
     from elasticc_stream.engine.kafka_config import parse_properties
+    from elasticc_stream.engine.replay import open_replay
     from elasticc_stream.engine.replay.config import load_replay_config
-    from elasticc_stream.engine.replay.runner import Replayer
     from elasticc_stream.engine.wire.registry import split_kafka_properties
 
     kafka, registry_props = split_kafka_properties(parse_properties(args.properties))
@@ -89,7 +89,7 @@ def _run(args: argparse.Namespace) -> int:
         _line(sys.stdout, f"Reading custom configuration file from {args.config}")
     config = load_replay_config(args.config, overrides)
     printer = ReplayPrinter()
-    replayer = Replayer(config, printer)
+    replayer = open_replay(config, printer)
     outcome: dict[str, object] = {}
     done = threading.Event()
 

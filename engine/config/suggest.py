@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 
@@ -10,6 +9,8 @@ def closest(key: str, known: Iterable[str]) -> str | None:
     """The known key `key` most likely meant (case and small typos forgiven), or None."""
     known = list(known)
     by_lower = {k.lower(): k for k in known}
+    import difflib  # only when a key is unknown
+
     found = difflib.get_close_matches(key.lower(), list(by_lower), n=1, cutoff=0.75)
     return by_lower[found[0]] if found else None
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,8 @@ class TomlConf:
 
 
 def read_toml_conf(path: str | Path) -> TomlConf:
+    import tomllib  # here, not at the top: every replay imports this module, few read a .toml (~3 ms)
+
     text = read_config_text(path)
     try:
         data = tomllib.loads(text)

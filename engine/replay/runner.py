@@ -11,8 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..kafka_admin.reach import ErrorTrap, wait_for_metadata
-from ..kafka_config import scrub
+from ..kafka_admin.reach import wait_for_metadata
 from . import job as jobs
 from . import startup
 from .checkpoint import (
@@ -56,14 +55,14 @@ class Replayer:
     wrote anyway is found by the next --resume's read-back and not sent again.
     """
 
-    def __init__(self, config: ReplayConfig, on_event: Callable[[ReplayEvent], None]) -> None:
+    def __init__(self, config: ReplayConfig, on_event: Callable[[ReplayEvent], None],
+                 link: startup.KafkaLink | None = None) -> None:
+        """`link`: the clients already opened for this config (engine.replay.open_replay); else opened by run()."""
         self.config = config
         self._emit = on_event
         self._schedule = Schedule()
         self._abandon_at: float | None = None  # monotonic time after which undelivered alerts are given up
-        self._last_error: str | None = None
-        # What the client said while connecting: a refused or unresolvable address fails at once with it.
-        self._trap = ErrorTrap(config.kafka)
+        self._link = link
 
     # -- control (any thread) ---------------------------------------------------------------------
     @property
@@ -146,23 +145,23 @@ class Replayer:
             index.close()
             if lock is not None:
                 lock.release()
+            if self._link is not None:
+                self._link.close_unused()
             raise
 
     def _prepare_with(self, config: ReplayConfig, index: Any, checkpoint: Checkpoint,
                       lock: JobLock) -> tuple[jobs.Job, list[str]]:
-        # First, so that it connects while the index, the plan and the checkpoint are looked at.
-        producer = startup.open_producer(config, self._on_kafka_error)
-        self._admin = startup.open_admin(config)
+        if self._link is None:  # first, so that it connects while the plan and the checkpoint are looked at
+            self._link = startup.KafkaLink(config)
         try:
-            return self._prepare_producing(config, index, checkpoint, lock, producer)
+            return self._prepare_producing(config, index, checkpoint, lock, self._link)
         except BaseException:
-            # Nothing was produced; don't leave the client's threads retrying a broker nobody will use.
-            producer.purge(in_queue=True, in_flight=True, blocking=False)
-            producer.flush(0)
+            self._link.close_unused()
             raise
 
     def _prepare_producing(self, config: ReplayConfig, index: Any, checkpoint: Checkpoint, lock: JobLock,
-                           producer: Any) -> tuple[jobs.Job, list[str]]:
+                           link: startup.KafkaLink) -> tuple[jobs.Job, list[str]]:
+        producer = link.producer
         entries = index.entries
         plan = plan_replay(entries, per_obs=config.per_obs, observations=config.observations,
                            interval=config.interval, by_visit=config.by_visit, speed=config.speed,
@@ -186,7 +185,7 @@ class Replayer:
             notes.append(display_note)
 
         # The broker first: a dead address must fail fast, not after checking every alert against a schema.
-        metadata = wait_for_metadata(producer, self._trap, config.bootstrap, startup.METADATA_TIMEOUT_S,
+        metadata = wait_for_metadata(producer, link.trap, config.bootstrap, startup.METADATA_TIMEOUT_S,
                                      config.kafka)
         encoded = jobs.external_encoded(index, config, plan, tracker.confirmed)
         # The topic's partitions, or those it will be created with (a resume reads back from an existing one).
@@ -203,8 +202,8 @@ class Replayer:
             state, plan, note = resume_from(saved, config, checkpoint, plan, expected, len(entries))
             tracker = DeliveryTracker(state, files, config.kafka)
             notes.append(note)
-        ready = startup.ensure_topic(producer, metadata, config, self._admin)
-        self._admin = None  # its connection closes with it: only the creation needed it
+        ready = startup.ensure_topic(producer, metadata, config, link.admin, link.creating)
+        link.admin = link.creating = None  # its connection closes with it: only the creation needed it
         if not tracker.partitions:
             tracker.partitions = startup.start_marks(ready, config)
         if ready.note:
@@ -222,8 +221,9 @@ class Replayer:
         index = job.index
         producer = job.producer
         plan, display, tracker = job.plan, job.display, job.tracker
+        link = self._link
         watch = StallWatch(lambda text: self._emit(Note(text)), config.bootstrap, config.broker_timeout,
-                           last_error=lambda: self._last_error)
+                           last_error=lambda: link.last_error if link is not None else None)
         schedule = self._schedule
         sender = ObservationSender(job, writer, reader, config.topic, schedule, watch, self._abandon_due)
         sent = 0
@@ -290,7 +290,8 @@ class Replayer:
                 if silent or self._abandon_due():
                     if silent:
                         watch.gave_up = True
-                        why = f" (last error: {self._last_error})" if self._last_error else ""
+                        last = self._link.last_error if self._link is not None else None
+                        why = f" (last error: {last})" if last else ""
                         tracker.fatal = f"no answer for {self.config.broker_timeout:g} s"
                         self._emit(Note(f"stopping: the broker at {self.config.bootstrap} has not answered for "
                                         f"{self.config.broker_timeout:g} s{why}; {tracker.delivered} of {to_send} "
@@ -305,8 +306,3 @@ class Replayer:
                 return
             producer.flush(0.5 if purged_at is None else 0.1)
         watch.check(tracker.reports, 0)
-
-    def _on_kafka_error(self, err: Any) -> None:
-        # librdkafka retries connection trouble itself; the stall watch says it once it matters.
-        self._trap(err)
-        self._last_error = scrub(str(err.str()), self.config.kafka)
