@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# Every event has a docstring: a dataclass without one gets a docstring made from its signature, which cost
+# ~0.2 ms per class of every replay's start-up (inspect.signature).
+
 
 @dataclass(frozen=True)
 class ReplayPlanned:
+    """Everything checked, nothing sent yet: what the run will do."""
+
     path: str
     available: int
     to_send: int
@@ -22,11 +27,15 @@ class ReplayPlanned:
 
 @dataclass(frozen=True)
 class ReplayStarted:
+    """The clock of the schedule starts (the reference's `t0:` line)."""
+
     t0: float  # wall clock (time.time()), as the reference prints it
 
 
 @dataclass(frozen=True)
 class ObservationStarted:
+    """An observation's alerts are about to be handed to the producer."""
+
     number: int       # from 1; a resumed run keeps the numbers of the full plan
     offset_s: float   # start - t0
     size: int
@@ -34,6 +43,8 @@ class ObservationStarted:
 
 @dataclass(frozen=True)
 class ObservationDelivered:
+    """Every alert of an observation has its delivery report, and the checkpoint saying so is on disk."""
+
     number: int
     count: int                # alerts of this observation with a successful delivery report
     first: object             # DISPLAY_FIELD of the first and last alerts (None when DISPLAY_FIELD is 'None')
@@ -45,17 +56,23 @@ class ObservationDelivered:
 
 @dataclass(frozen=True)
 class AlertFailed:
+    """An alert the broker did not take (or that was given up): it is not in the checkpoint."""
+
     file: str
     reason: str
 
 
 @dataclass(frozen=True)
 class Note:
+    """Something the user should read, in the run's own words."""
+
     text: str
 
 
 @dataclass(frozen=True)
 class ReplayFinished:
+    """The last event of a run, whether it completed, was interrupted or gave up."""
+
     sent: int
     delivered: int
     failed: int
