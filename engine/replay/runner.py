@@ -132,9 +132,10 @@ class Replayer:
     def _prepare(self) -> tuple[jobs.Job, list[str]]:
         """Everything that can fail before sending: settings, index, plan, lock, checkpoint, broker, topic."""
         config = self.config = self.config.validated()
-        index = jobs.load_index(config, self._emit)
+        index: Any = None
         lock: JobLock | None = None
         try:
+            index = jobs.load_index(config, self._emit)
             checkpoint = Checkpoint(config.checkpoint or default_checkpoint_path(index.root, config.topic,
                                                                                  config.bootstrap, config.data),
                                     config.topic, config.bootstrap, config.data)
@@ -142,7 +143,8 @@ class Replayer:
             lock.acquire()
             return self._prepare_with(config, index, checkpoint, lock)
         except BaseException:
-            index.close()
+            if index is not None:
+                index.close()
             if lock is not None:
                 lock.release()
             if self._link is not None:
@@ -153,11 +155,7 @@ class Replayer:
                       lock: JobLock) -> tuple[jobs.Job, list[str]]:
         if self._link is None:  # first, so that it connects while the plan and the checkpoint are looked at
             self._link = startup.KafkaLink(config)
-        try:
-            return self._prepare_producing(config, index, checkpoint, lock, self._link)
-        except BaseException:
-            self._link.close_unused()
-            raise
+        return self._prepare_producing(config, index, checkpoint, lock, self._link)  # _prepare closes it on failure
 
     def _prepare_producing(self, config: ReplayConfig, index: Any, checkpoint: Checkpoint, lock: JobLock,
                            link: startup.KafkaLink) -> tuple[jobs.Job, list[str]]:

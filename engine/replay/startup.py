@@ -62,8 +62,9 @@ class KafkaLink:
         self.last_error = scrub(str(err.str()), self.kafka)
 
     def ask_creation(self, config: ReplayConfig) -> None:
-        """Send the topic's CreateTopics now; `ensure_topic` reads the answer. Harmless for a topic that exists
-        (its answer is then not even read: the metadata decides)."""
+        """Send the topic's CreateTopics now; `ensure_topic` reads the answer. Harmless for a topic that exists:
+        the answer is then TOPIC_ALREADY_EXISTS, or a refusal (no right to create) that is overlooked because the
+        metadata holds the topic."""
         from ..topics import request_creation
 
         self.creating = request_creation(self.admin, config.topic, config.partitions, METADATA_TIMEOUT_S)
