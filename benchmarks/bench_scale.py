@@ -10,7 +10,7 @@ same way in the same run:
 - prepare again (nothing changed);
 - replay (10,000 alerts per observation, no wait) vs a raw produce of the same pre-encoded bytes read from
   the same index file, flushed per observation; also the slowest observation and the start-up (process
-  start to its first observation line);
+  start to its first observation line: the median of this replay's and STARTUP_RUNS short replays');
 - consume `--json > /dev/null` and `--save DIR` vs a bare confluent-kafka + fastavro loop;
 
 then the TUI following 10,000 alerts/s on Apache Kafka for --tui-minutes (bench_tui_soak). Every figure is
@@ -48,6 +48,7 @@ BARE_LIMIT = 200_000       # the bare consume loop (~2,000 alerts/s) runs only u
 # The shell steps' baseline only up to this size: at 1 M, it and the removal of its million files took 3-4 of
 # the 30 minutes the run has; its ratio at 100 k stands for it.
 SHELL_LIMIT = 200_000
+STARTUP_RUNS = 4  # short replays whose start-ups join the whole replay's in the start-up row (median)
 TUI_MINUTES = 2.0
 TUI_RATE = 10_000
 RUN_LIMIT_S = 30 * 60  # the issue's: the whole run on a fresh clone
@@ -178,7 +179,7 @@ def _replay_rows(size: int, alerts: Path, work: Path, bootstrap: str, broker: st
     starts = [t for t, line in replay.lines if line.startswith("Observation start")]
     dones = [t for t, line in replay.lines if line.startswith("Observation") and line.endswith("done...")]
     slowest = max((d - s for s, d in zip(starts, dones, strict=False)), default=0.0)
-    startup = starts[0] if starts else replay.seconds
+    startups = sorted([starts[0] if starts else replay.seconds, *_startups(alerts, work, bootstrap)])
     summary = next((line for _, line in replay.lines if line.startswith("Summary")), "")
     rows = [
         _row("replay (whole process)", size, replay.seconds, replay.rss_mb, nbytes=nbytes, cpu=replay.cpu,
@@ -187,10 +188,27 @@ def _replay_rows(size: int, alerts: Path, work: Path, bootstrap: str, broker: st
              checks=("rate>=20000", "ratio<=1.25", "rss<300")),
         _row(f"replay: slowest {PER_OBS:,}-alert observation", 0, slowest, None, goal="< 1 s",
              broker=broker, checks=("s<1",)),
-        _row("replay: start-up to first observation", 0, startup, None, goal="< 0.15 s", broker=broker,
-             checks=("s<0.15",)),
+        _row(f"replay: start-up to first observation (median of {len(startups)})", 0,
+             startups[len(startups) // 2], None, goal="< 0.15 s", broker=broker, checks=("s<0.15",),
+             note="start-ups " + ", ".join(f"{t:.3f}" for t in startups) + " s"),
     ]
     return rows, topic
+
+
+def _startups(alerts: Path, work: Path, bootstrap: str) -> list[float]:
+    """Process start to the first "Observation start" line of STARTUP_RUNS more replays (one 1,000-alert
+    observation each, into a topic of its own): the whole replay's start is one sample, taken right after the
+    raw produce's topic was deleted, and on a shared machine one sample says little."""
+    times, topics = [], []
+    for n in range(STARTUP_RUNS):
+        topics.append(f"scale-start-{uuid.uuid4().hex[:8]}")
+        run_ = elasticc("replay", "--bootstrap", bootstrap, "--topic", topics[-1], "--data", str(alerts),
+                        "--per-obs", "1000", "--observations", "1", "--interval", "0", "--key", "object",
+                        "--checkpoint", str(work / f"checkpoint-start-{n}.json"), timeout=120)
+        times.extend(t for t, line in run_.lines[:20] if line.startswith("Observation start"))
+    for topic in topics:
+        _delete_topic(bootstrap, topic)
+    return times
 
 
 def _consume_rows(size: int, work: Path, bootstrap: str, topic: str, broker: str) -> list[dict]:
