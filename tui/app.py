@@ -23,6 +23,7 @@ The replay (engine Replayer) and the consumer (engine AlertStream) run in Textua
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -48,9 +49,15 @@ if TYPE_CHECKING:
 START_WAIT_S = 15.0
 # Alerts decoded per second at most (the newest of each batch; the rest are only counted): a decode costs
 # 0.4-2 ms of CPU on this machine, so a 10,000 alerts/s stream cannot all be decoded, and a table scrolling
-# faster than ten new rows a batch cannot be read anyway. Far under AlertTable's PATCH_LIMIT per batch, so the
-# table is patched, never rebuilt, and the UI thread keeps its time for painting.
+# faster than ten new rows a batch cannot be read anyway. Under AlertTable's PATCH_LIMIT per table redraw, so
+# the table is patched, never rebuilt, and the UI thread keeps its time for painting.
 DECODE_RATE = 40.0
+# Seconds between redraws of the alert table at most, while following a stream. A DataTable repaints every
+# visible row when any row changes (40-60 ms of the UI thread at 120x40, against ~10 ms for the rest of the
+# screen), and a fast stream changes them every batch; on a busy 2-core machine that repaint, every batch, is
+# what made screen updates late. The counts, rates and latency still follow every batch, a slow stream's rows
+# still show at once, and a fast stream's rows a second at a time are easier to read.
+ROWS_EVERY_S = 1.0
 
 
 class ElasticcStreamApp(App[int]):
@@ -122,6 +129,12 @@ class ElasticcStreamApp(App[int]):
         self.set_interval(self.refresh_interval, self._tick, name="ui-batch")
         if not self.use_workers:
             return
+        # What exists now (modules, the screens, the engine) lives as long as the app; each full collection
+        # would walk it again, with the UI thread stopped. Following 10,000 alerts/s there is one every few
+        # seconds, and on a busy machine they took up to 0.46 s: most of a late screen update. Collected
+        # first, so that no garbage is kept for good.
+        gc.collect()
+        gc.freeze()
         self.bridge.attach_logs()
         self._start_stream()
         if self.start_at_once:
@@ -162,23 +175,27 @@ class ElasticcStreamApp(App[int]):
                 or time.monotonic() > self._start_deadline):
             self._start_deadline = None
             self.action_start_replay()
-        self.apply_events(self.bridge.drain())
+        # Half a batch of slack: the timer's beat jitters, and a redraw due now must not wait a batch more.
+        self.apply_events(self.bridge.drain(), rows_every=ROWS_EVERY_S - self.refresh_interval / 2)
         if self._tick_stats is not None:
             self.call_after_refresh(self._tick_stats.painted, self._tick_stats.ticked(started, self.state.stream))
 
-    def apply_events(self, events: Iterable[object]) -> None:
-        """Fold a batch of engine events into the view and redraw the visible screen once."""
+    def apply_events(self, events: Iterable[object], rows_every: float = 0.0) -> None:
+        """Fold a batch of engine events into the view and redraw the visible screen once; the alert table
+        only if it was last redrawn `rows_every` seconds ago or more (see ROWS_EVERY_S)."""
         for notice in self.state.apply(events):
             self.notify(notice.text, severity=notice.severity, timeout=6 if notice.severity == "error" else 4)
         self.state.tick()
-        self.refresh_view()
+        self.refresh_view(rows_every)
 
-    def refresh_view(self) -> None:
+    def refresh_view(self, rows_every: float = 0.0) -> None:
         # The batch timer can fire while Textual tears the screens down at exit (children go before their
         # screen, then the stack empties): there is nothing left to draw, and a redraw must not crash the app.
         try:
-            refresh = getattr(self.screen, "refresh_view", None)
-            if refresh is not None:
+            screen = self.screen
+            if isinstance(screen, StreamScreen):
+                screen.refresh_view(self.state, rows_every=rows_every)
+            elif (refresh := getattr(screen, "refresh_view", None)) is not None:
                 refresh(self.state)
         except (NoMatches, ScreenStackError):
             if self.is_running:
@@ -255,5 +272,7 @@ class ElasticcStreamApp(App[int]):
         # Any other way out (an exception, ctrl+c in a test) still stops the engine threads.
         self.bridge.stop_all()
         self.bridge.detach_logs()
+        if self.use_workers:
+            gc.unfreeze()  # a process that goes on (the tests, a demo) collects what the app left behind
         if self._tick_stats is not None:
             self._tick_stats.close()

@@ -75,7 +75,9 @@ class StreamScreen(Screen):
     def on_screen_resume(self) -> None:
         self.refresh_view(self.app.state)
 
-    def refresh_view(self, state: TuiState) -> None:
+    def refresh_view(self, state: TuiState, rows_every: float = 0.0) -> None:
+        """Sync every widget with `state`, the alert table only if it changed `rows_every` seconds ago or more
+        (see ROWS_EVERY_S in app.py)."""
         if not self.is_mounted:
             return
         self.query_one(StatusLine).sync(state.connection)
@@ -83,12 +85,13 @@ class StreamScreen(Screen):
         self.query_one(LatencyPanel).sync(state.stream)
         self.query_one(Graphs).sync(state, color=self.app.color)
         table = self.query_one(AlertTable)
-        table.sync(state.stream)
+        table.sync(state.stream, at_most_every=rows_every)
         stream = state.stream
         if stream.filter is not None:
-            table.border_subtitle = f"filter {stream.filter.text}: {len(stream.matched)} of {stream.total:,} received"
+            caption = f"filter {stream.filter.text}: {len(stream.matched)} of {stream.total:,} received"
         else:
-            table.border_subtitle = f"{len(stream.rows)} shown of {stream.total:,} received"
+            caption = f"{len(stream.rows)} shown of {stream.total:,} received"
+        table.caption(caption, at_most_every=rows_every)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

@@ -21,9 +21,10 @@ COLUMNS = ("diaSourceId", "diaObjectId", "midPointTai", "band", "flux", "part", 
 # Labels of the first three columns when the stream mixes alert families (each family names its own).
 GENERIC = ("id", "object", "time")
 # DataTable appends rows at the bottom and re-measures every row of a rebuilt table, which costs about a
-# millisecond per row: a few new rows are added and the table re-sorted; a flood rebuilds it, at most once
-# per REBUILD_EVERY_S, so that a fast stream cannot starve the UI.
-PATCH_LIMIT = 100
+# millisecond per row: new rows are added, the oldest removed and the table re-sorted; a flood rebuilds it, at
+# most once per REBUILD_EVERY_S, so that a fast stream cannot starve the UI. A redraw a second (the app's
+# ROWS_EVERY_S) at its DECODE_RATE adds ~40 rows and removes as many: patched, with room for a late one.
+PATCH_LIMIT = 250
 REBUILD_EVERY_S = 1.0
 
 
@@ -59,6 +60,8 @@ class AlertTable(DataTable):
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self._keys: deque[int] = deque()  # arrival numbers on screen, oldest first
         self._rebuilt_at = float("-inf")
+        self._changed_at = float("-inf")
+        self._captioned_at = float("-inf")
         self._labels = COLUMNS
 
     def on_mount(self) -> None:
@@ -106,7 +109,9 @@ class AlertTable(DataTable):
         self._keys.clear()
         self._rebuilt_at = float("-inf")
 
-    def sync(self, state: StreamState) -> None:
+    def sync(self, state: StreamState, at_most_every: float = 0.0) -> None:
+        """Show the newest of `state`'s rows, unless the table changed less than `at_most_every` seconds ago:
+        each change repaints every visible row, so a fast stream is shown a batch of rows at a time."""
         rows = state.view_rows
         newest = self._keys[-1] if self._keys else 0
         fresh = [row for row in reversed(rows) if row.key > newest]
@@ -120,6 +125,9 @@ class AlertTable(DataTable):
         labels = self.labels_for(list(state.families.values()))
         if not fresh and not dropped and labels == self._labels:
             return
+        now = time.monotonic()
+        if now - self._changed_at < at_most_every:
+            return
         following = self.row_count == 0 or self.cursor_row == 0
         current = None if following else self.selected_key()
         if labels != self._labels:
@@ -130,7 +138,6 @@ class AlertTable(DataTable):
             self._add_columns()
             fresh = list(rows)
         elif len(fresh) + dropped > PATCH_LIMIT:
-            now = time.monotonic()
             if now - self._rebuilt_at < REBUILD_EVERY_S:
                 return
             self._rebuilt_at = now
@@ -149,3 +156,19 @@ class AlertTable(DataTable):
         if current is not None and str(current) in self.rows:
             row_index = self.get_row_index(str(current))
         self.move_cursor(row=row_index, animate=False)
+        self._changed_at = now
+        # DataTable keys its render caches by an update count that every change bumps, so nothing cached
+        # before can be drawn again, yet it keeps up to ~10,000 rendered cells (~100,000 objects). Left to
+        # age out, they fill the heap that each full garbage collection walks with the UI thread stopped.
+        self._clear_caches()  # DataTable's own (private) reset; textual is pinned below 9 in pyproject.toml
+
+    def caption(self, text: str, at_most_every: float = 0.0) -> None:
+        """The border's caption (what is shown of how many received). Changing it repaints the whole table like a
+        new row does, so a fast stream's count there follows the rows' pace (`at_most_every`), not every batch:
+        the exact count is in the partition panel."""
+        if text == self.border_subtitle:
+            return
+        now = time.monotonic()
+        if now - self._captioned_at >= at_most_every or self._changed_at >= self._captioned_at:
+            self.border_subtitle = text
+            self._captioned_at = now
