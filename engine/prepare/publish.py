@@ -9,25 +9,17 @@ not grow with the batch.
 from __future__ import annotations
 
 import heapq
-import json
 import os
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from .checked import read_stamp, stamp, write_stamp
 from .index import INDEX_NAME, AlertIndex, IndexEntry, check_payloads, sort_key
 from .index_write import IndexWriter
 
-# Beside the index: the stat of the index file when its payload section last matched its checksum. While the
-# index's stat (inode, size, mtime, ctime) is still that, the payloads are not read again: a 1 GB payload
-# section costs ~0.1 s per 10 k alerts to re-checksum, the whole of an unchanged run otherwise.
-CHECKED_NAME = INDEX_NAME + ".checked"
-# A write lands with a coarse (jiffy, <= 10 ms) timestamp: a stamp is only trusted for an index whose ctime
-# was at least this old when stamped, so a later write cannot carry the same ctime.
-_SETTLED_NS = 30_000_000
 STATE_FORMAT = "per-night"  # the index's state section: {"format": ..., "id": ...}; the rest is in state.py
 
 
@@ -55,12 +47,13 @@ class Previous:
                 index.close()
                 return cls(), (f"{INDEX_NAME}: written by an older version (its state is kept per file); every "
                                "night is validated again, once, and the index rebuilt")
-            checked = _stamp(os.fstat(index._fd))  # type: ignore[arg-type]
-            if _read_checked(root) == checked:
+            # Its entry table and names were checked by open() unless this stamp vouches for them too.
+            checked = stamp(os.fstat(index._fd))  # type: ignore[arg-type]
+            if read_stamp(path) == checked:
                 return cls(index, state), None
             bad = check_payloads(index)
             if bad is None:
-                _write_checked(root, checked)
+                write_stamp(path, checked)
             else:
                 index.close()
                 return cls(), (f"{INDEX_NAME}: the stored bytes of {bad.file} (diaSourceId {bad.dia_source_id}) "
@@ -109,7 +102,7 @@ def write_merged(root: Path, previous: Previous, runs: list[Path], keep_old: Cal
         # The id ties the state to this index; made of its content, an index rebuilt the same is the same file.
         index_id = f"{count}-{writer.entries_crc:08x}{writer.names_crc:08x}{writer.payloads_crc:08x}"
         path = writer.publish({"format": STATE_FORMAT, "id": index_id}, layout)
-        _write_checked(root, _stamp(os.stat(path)), wait=True)
+        write_stamp(path, stamp(os.stat(path)), wait=True)
         return count, index_id
     finally:
         for run in inputs:
@@ -135,31 +128,3 @@ def _fresh(run: AlertIndex, overrides: dict[str, str | None], default_file: Call
     # given back as soon as it is, not when the index is done (a whole batch's payloads less at the peak).
     run.close()
     run.index_path.unlink(missing_ok=True)
-
-
-def _stamp(st: os.stat_result) -> list[int]:
-    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
-
-
-def _read_checked(root: Path) -> list[int] | None:
-    try:
-        got = json.loads((root / CHECKED_NAME).read_bytes())
-    except (OSError, ValueError):
-        return None
-    return got if isinstance(got, list) else None
-
-
-def _write_checked(root: Path, stamp: list[int], *, wait: bool = False) -> None:
-    """Record that the index of this stat has checked payloads (best effort: without it, they are checked)."""
-    young = stamp[4] + _SETTLED_NS - time.time_ns()
-    if young > 0:
-        if not wait:
-            return
-        time.sleep(young / 1e9)  # once per index written: a few ms against the writing itself
-    path = root / CHECKED_NAME
-    tmp = root / f".{CHECKED_NAME}.tmp-{os.getpid()}"
-    try:
-        tmp.write_text(json.dumps(stamp))
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
