@@ -44,9 +44,9 @@ class KafkaLink:
     """The replay's producer and admin client, and what librdkafka has said since they were opened.
 
     Opened as early as the settings allow (`open_replay`): on Apache Kafka a client's connect and first
-    metadata took 10-40 ms, and a CreateTopics answer 34 ms, of a 0.2-0.4 s start-up; asked for before the
-    runner's modules are imported and the index is read (~45 ms of work in this process), they cost nothing
-    more."""
+    metadata took 10-40 ms, and a CreateTopics answer 25-45 ms, of a 0.2-0.4 s start-up; asked for before the
+    runner's modules are imported and the index is read (~25-45 ms of work in this process), what is left of
+    them to wait for is 0-12 ms."""
 
     def __init__(self, config: ReplayConfig) -> None:
         self.kafka = config.kafka
