@@ -173,6 +173,8 @@ class AlertIndex:
         self._entries_at = sections["entries"][0]
         self._table = _Entries(self, self._entries_at, header["count"], sections["names"][0], self.fingerprints)
         self.entries: Sequence[IndexEntry] = self._table
+        # Whether the stamp beside the file vouched for every section when it was opened (checked.py).
+        self.vouched = False
 
     # -- locating and loading -------------------------------------------------------------------
     @classmethod
@@ -201,7 +203,8 @@ class AlertIndex:
         try:
             fd = os.open(index_path, os.O_RDONLY)
             header = read_header(fd)
-            if not is_checked(fd, index_path):
+            vouched = is_checked(fd, index_path)
+            if not vouched:
                 check_sections(fd, header, ("entries", "names"))
         except (OSError, ValueError, IndexCorrupt) as exc:
             if fd >= 0:
@@ -210,7 +213,9 @@ class AlertIndex:
             kind = IndexCorrupt if isinstance(exc, IndexCorrupt) else UserError
             raise kind(f"{index_path}: unreadable index ({exc}); run `elasticc-stream prepare {where}` again "
                        "(it rebuilds the index)") from exc
-        return cls(root or index_path.parent, header, index_path, fd)
+        index = cls(root or index_path.parent, header, index_path, fd)
+        index.vouched = vouched
+        return index
 
     # -- access ---------------------------------------------------------------------------------
     def __len__(self) -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from .checked import read_stamp, stamp, write_stamp
+from .checked import stamp, write_stamp
 from .index import INDEX_NAME, AlertIndex, IndexEntry, check_payloads, sort_key
 from .index_write import IndexWriter
 
@@ -47,13 +47,11 @@ class Previous:
                 index.close()
                 return cls(), (f"{INDEX_NAME}: written by an older version (its state is kept per file); every "
                                "night is validated again, once, and the index rebuilt")
-            # Its entry table and names were checked by open() unless this stamp vouches for them too.
-            checked = stamp(os.fstat(index._fd))  # type: ignore[arg-type]
-            if read_stamp(path) == checked:
+            if index.vouched:  # open() read the stamp: every section matched, the payloads too
                 return cls(index, state), None
             bad = check_payloads(index)
             if bad is None:
-                write_stamp(path, checked)
+                write_stamp(path, stamp(os.fstat(index._fd)))  # type: ignore[arg-type]
             else:
                 index.close()
                 return cls(), (f"{INDEX_NAME}: the stored bytes of {bad.file} (diaSourceId {bad.dia_source_id}) "

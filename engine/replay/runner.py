@@ -220,8 +220,9 @@ class Replayer:
         producer = job.producer
         plan, display, tracker = job.plan, job.display, job.tracker
         link = self._link
+        assert link is not None  # opened by _prepare
         watch = StallWatch(lambda text: self._emit(Note(text)), config.bootstrap, config.broker_timeout,
-                           last_error=lambda: link.last_error if link is not None else None)
+                           last_error=lambda: link.last_error)
         schedule = self._schedule
         sender = ObservationSender(job, writer, reader, config.topic, schedule, watch, self._abandon_due)
         sent = 0
@@ -288,7 +289,7 @@ class Replayer:
                 if silent or self._abandon_due():
                     if silent:
                         watch.gave_up = True
-                        last = self._link.last_error if self._link is not None else None
+                        last = self._link.last_error if self._link else None
                         why = f" (last error: {last})" if last else ""
                         tracker.fatal = f"no answer for {self.config.broker_timeout:g} s"
                         self._emit(Note(f"stopping: the broker at {self.config.bootstrap} has not answered for "
